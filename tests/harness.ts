@@ -1,0 +1,238 @@
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+import * as yaml from "js-yaml";
+import * as pulumi from "@pulumi/pulumi";
+import { MockCallArgs, MockResourceArgs } from "@pulumi/pulumi/runtime/mocks";
+import { KEYS } from "../stacks/configSchema";
+import { PROJECT } from "../stacks/config";
+import { mockCall, mockState } from "./mockState";
+
+/** One registered resource, as the offline plan and the tests see it. */
+export interface ResourceRecord {
+  urn: string;
+  type: string;
+  name: string;
+  /** URN of the parent; undefined only for the stack itself. */
+  parent?: string;
+  /** URN of the explicit provider, when the resource has one. */
+  provider?: string;
+  custom: boolean;
+  /** Inputs with secret wrappers removed. */
+  inputs: Record<string, unknown>;
+  /** Dotted paths of inputs that arrived as secrets. */
+  secretPaths: string[];
+}
+
+export interface StackOutput {
+  value: unknown;
+  secret: boolean;
+}
+
+export interface BuildResult {
+  stack: string;
+  resources: ResourceRecord[];
+  outputs: Record<string, StackOutput>;
+  /** Every secret value the build saw (config secrets and generated ones), for leak checks. */
+  secretValues: string[];
+}
+
+export interface BuildOptions {
+  /** Stack file to read; default Pulumi.<stack>.yaml at the repository root. */
+  stackFile?: string;
+  /** Keys to set (string) or remove (null), without the project prefix, on top of the stack file. */
+  overrides?: Record<string, string | null>;
+  /** Secret keys to set; these are marked secret, as `pulumi config set --secret` would. */
+  secrets?: Record<string, string>;
+  /**
+   * Give every secret key the stack file lacks a visible placeholder, so that the plan runs with no
+   * credentials. Tests of missing secrets turn this off.
+   */
+  fillSecrets?: boolean;
+  /** The clock GPU windows are judged against. */
+  now?: Date;
+}
+
+export const REPO_ROOT = path.resolve(__dirname, "..");
+/** The clock tests and the committed plans use: inside no committed GPU window. */
+export const PLAN_CLOCK = new Date("2026-11-26T12:00:00Z");
+
+const SECRET_SIG = "4dabf18193072939515e22adb298388d";
+const DYNAMIC_PROVIDER_KEY = "__provider";
+
+export class StackFileError extends Error {}
+
+/** Reads a stack file into the flat string map the Pulumi engine hands the program. */
+export function readStackFile(file: string): { config: Record<string, string>; secureKeys: string[] } {
+  if (!fs.existsSync(file)) throw new StackFileError(`stack config file not found: ${file}`);
+  const doc = yaml.load(fs.readFileSync(file, "utf8")) as { config?: Record<string, unknown> } | undefined;
+  const config: Record<string, string> = {};
+  const secureKeys: string[] = [];
+  for (const [k, value] of Object.entries(doc?.config ?? {})) {
+    if (value && typeof value === "object" && !Array.isArray(value) && "secure" in value) {
+      secureKeys.push(k);
+      continue;
+    }
+    config[k] = typeof value === "string" ? value : JSON.stringify(value);
+  }
+  return { config, secureKeys };
+}
+
+/**
+ * Runs the whole program under Pulumi's mocks for one stack's config and records every resource.
+ * No cloud, no credentials and no Pulumi CLI are involved.
+ */
+export async function buildStack(stack: string, options: BuildOptions = {}): Promise<BuildResult> {
+  const file = options.stackFile ?? path.join(REPO_ROOT, `Pulumi.${stack}.yaml`);
+  const { config, secureKeys } = readStackFile(file);
+  const secretKeys: string[] = [];
+  const secretValues: string[] = [];
+
+  const setSecret = (k: string, value: string) => {
+    config[`${PROJECT}:${k}`] = value;
+    secretKeys.push(`${PROJECT}:${k}`);
+    secretValues.push(value);
+  };
+  for (const [k, value] of Object.entries(options.overrides ?? {})) {
+    if (value === null) delete config[`${PROJECT}:${k}`];
+    else config[`${PROJECT}:${k}`] = value;
+  }
+  for (const [k, value] of Object.entries(options.secrets ?? {})) setSecret(k, value);
+  if (options.fillSecrets ?? true) {
+    for (const [k, spec] of Object.entries(KEYS)) {
+      const full = `${PROJECT}:${k}`;
+      if (spec.secret && (config[full] === undefined || secureKeys.includes(full))) {
+        setSecret(k, placeholderSecret(k));
+      }
+    }
+  }
+
+  const resources: ResourceRecord[] = [];
+  const parents = new Map<string, string>();
+  await pulumi.runtime.setMocks(
+    {
+      newResource: (args: MockResourceArgs) => {
+        const { id, state, secrets } = mockState(args);
+        secretValues.push(...secrets);
+        return { id, state };
+      },
+      call: (args: MockCallArgs) => mockCall(args),
+    },
+    PROJECT,
+    stack,
+    false,
+  );
+  recordParents(parents);
+  pulumi.runtime.setAllConfig(config, secretKeys);
+
+  const captured: ResourceRecord[] = [];
+  const monitor = pulumi.runtime.getMonitor() as unknown as {
+    mocks: { newResource: (a: MockResourceArgs) => unknown };
+  };
+  const original = monitor.mocks.newResource.bind(monitor.mocks);
+  monitor.mocks.newResource = (args: MockResourceArgs) => {
+    const secretPaths: string[] = [];
+    const inputs = unwrap(args.inputs, "", secretPaths, secretValues) as Record<string, unknown>;
+    delete inputs[DYNAMIC_PROVIDER_KEY];
+    captured.push({
+      urn: "",
+      type: args.type,
+      name: args.name,
+      provider: args.provider ? args.provider.split("::").slice(0, -1).join("::") : undefined,
+      custom: args.custom ?? true,
+      inputs,
+      secretPaths,
+    });
+    return original(args);
+  };
+
+  let programOutputs: Record<string, pulumi.Output<unknown>> = {};
+  // Loaded lazily so that config is in place before the program reads it.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { program } = require("../stacks/program") as typeof import("../stacks/program");
+  await pulumi.runtime.runInPulumiStack(async () => {
+    programOutputs = program({ now: options.now ?? PLAN_CLOCK });
+    return programOutputs;
+  });
+  // Registrations run asynchronously; wait until every queued one has reached the mocks.
+  await waitForRegistrations();
+
+  for (const record of captured) {
+    const urn = urnOf(parents, record);
+    resources.push({ ...record, urn, parent: parents.get(urn) || undefined });
+  }
+  const outputs: Record<string, StackOutput> = {};
+  for (const [name, output] of Object.entries(programOutputs)) {
+    outputs[name] = { value: await promiseOf(output), secret: await pulumi.isSecret(output) };
+  }
+  return { stack, resources, outputs, secretValues: [...new Set(secretValues)].filter((s) => s.length >= 6) };
+}
+
+function waitForRegistrations(): Promise<void> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const settings = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs(): Promise<void> };
+  return settings.waitForRPCs();
+}
+
+/** A visible, non-working stand-in for a secret the offline plan has no access to. */
+export function placeholderSecret(k: string): string {
+  return `offline-placeholder-${k}`;
+}
+
+/** Wraps the mock monitor so that each registration's parent URN is recorded. */
+function recordParents(parents: Map<string, string>): void {
+  type Req = { getParent(): string; getType(): string; getName(): string };
+  const monitor = pulumi.runtime.getMonitor() as unknown as {
+    registerResource(req: Req, cb: (err: unknown, res: { getUrn(): string } | undefined) => void): void;
+  };
+  const register = monitor.registerResource.bind(monitor);
+  monitor.registerResource = (req, cb) =>
+    register(req, (err, res) => {
+      if (res) parents.set(res.getUrn(), req.getParent());
+      cb(err, res);
+    });
+}
+
+function urnOf(parents: Map<string, string>, record: ResourceRecord): string {
+  const suffix = `::${record.name}`;
+  for (const urn of parents.keys()) {
+    const qualified = urn.split("::")[2] ?? "";
+    if (urn.endsWith(suffix) && qualified.split("$").pop() === record.type) return urn;
+  }
+  throw new Error(`harness: no URN recorded for ${record.type} ${record.name}`);
+}
+
+function unwrap(value: unknown, at: string, secretPaths: string[], secretValues: string[]): unknown {
+  if (Array.isArray(value)) return value.map((v, i) => unwrap(v, `${at}[${i}]`, secretPaths, secretValues));
+  if (value && typeof value === "object") {
+    const obj = value as Record<string, unknown>;
+    if (obj[SECRET_SIG] === "1b47061264138c4ac30d75fd1eb44270") {
+      secretPaths.push(at || "(root)");
+      collectSecrets(obj.value, secretValues);
+      return unwrap(obj.value, at, [], secretValues);
+    }
+    return Object.fromEntries(
+      Object.entries(obj).map(([k, v]) => [k, unwrap(v, at ? `${at}.${k}` : k, secretPaths, secretValues)]),
+    );
+  }
+  return value;
+}
+
+function collectSecrets(value: unknown, into: string[]): void {
+  if (typeof value === "string") into.push(value);
+  else if (Array.isArray(value)) value.forEach((v) => collectSecrets(v, into));
+  else if (value && typeof value === "object") {
+    const obj = value as Record<string, unknown>;
+    if (obj[SECRET_SIG]) collectSecrets(obj.value, into);
+    else Object.values(obj).forEach((v) => collectSecrets(v, into));
+  }
+}
+
+function promiseOf<T>(output: pulumi.Output<T>): Promise<T> {
+  return new Promise((resolve) => output.apply((v) => resolve(v)));
+}
+
+/** Deterministic ids and addresses, derived from what is being created. */
+export function stableHash(text: string): string {
+  return crypto.createHash("sha256").update(text).digest("hex");
+}

@@ -216,6 +216,9 @@ export function loadConfig(raw: Record<string, string>, options: LoadOptions = {
       gpu: site(v.gpuSite as SiteId),
       objectStore: site(v.objectStoreSite as SiteId),
     };
+    if (sites.compute.bareMetal) {
+      fail("computeSite", v.computeSite, "a KVM site (kvm-tacc): the k3s VMs boot from reserved flavors");
+    }
     if (!sites.objectStore.hasObjectStore) {
       fail(
         "objectStoreSite",

@@ -107,7 +107,37 @@ export async function buildStack(stack: string, options: BuildOptions = {}): Pro
     }
   }
 
-  const resources: ResourceRecord[] = [];
+  // Loaded lazily so that config is in place before the program reads it.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { program } = require("../stacks/program") as typeof import("../stacks/program");
+  const run = await runUnderMocks(() => program({ now: options.now ?? PLAN_CLOCK }), {
+    stack,
+    config,
+    secretKeys,
+  });
+  return {
+    stack,
+    ...run,
+    secretValues: [...new Set([...secretValues, ...run.secretValues])].filter((s) => s.length >= 6),
+  };
+}
+
+export interface MockRunOptions {
+  stack?: string;
+  /** Flat config map, keys with the project prefix. */
+  config?: Record<string, string>;
+  secretKeys?: string[];
+}
+
+/**
+ * Runs `fn` inside a mocked Pulumi stack and records every resource it registers. `buildStack`
+ * uses it for the whole program; component tests use it to build one component alone.
+ */
+export async function runUnderMocks(
+  fn: () => Record<string, pulumi.Output<unknown>> | void,
+  options: MockRunOptions = {},
+): Promise<Omit<BuildResult, "stack">> {
+  const secretValues: string[] = [];
   const parents = new Map<string, string>();
   await pulumi.runtime.setMocks(
     {
@@ -119,11 +149,11 @@ export async function buildStack(stack: string, options: BuildOptions = {}): Pro
       call: (args: MockCallArgs) => mockCall(args),
     },
     PROJECT,
-    stack,
+    options.stack ?? "test",
     false,
   );
   recordParents(parents);
-  pulumi.runtime.setAllConfig(config, secretKeys);
+  pulumi.runtime.setAllConfig(options.config ?? {}, options.secretKeys ?? []);
 
   const captured: ResourceRecord[] = [];
   const monitor = pulumi.runtime.getMonitor() as unknown as {
@@ -147,25 +177,22 @@ export async function buildStack(stack: string, options: BuildOptions = {}): Pro
   };
 
   let programOutputs: Record<string, pulumi.Output<unknown>> = {};
-  // Loaded lazily so that config is in place before the program reads it.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { program } = require("../stacks/program") as typeof import("../stacks/program");
   await pulumi.runtime.runInPulumiStack(async () => {
-    programOutputs = program({ now: options.now ?? PLAN_CLOCK });
+    programOutputs = fn() ?? {};
     return programOutputs;
   });
   // Registrations run asynchronously; wait until every queued one has reached the mocks.
   await waitForRegistrations();
 
-  for (const record of captured) {
+  const resources: ResourceRecord[] = captured.map((record) => {
     const urn = urnOf(parents, record);
-    resources.push({ ...record, urn, parent: parents.get(urn) || undefined });
-  }
+    return { ...record, urn, parent: parents.get(urn) || undefined };
+  });
   const outputs: Record<string, StackOutput> = {};
   for (const [name, output] of Object.entries(programOutputs)) {
     outputs[name] = { value: await promiseOf(output), secret: await pulumi.isSecret(output) };
   }
-  return { stack, resources, outputs, secretValues: [...new Set(secretValues)].filter((s) => s.length >= 6) };
+  return { resources, outputs, secretValues };
 }
 
 function waitForRegistrations(): Promise<void> {

@@ -1,0 +1,5 @@
+import sys
+
+from ssept.cli import main
+
+sys.exit(main())

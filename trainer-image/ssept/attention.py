@@ -1,0 +1,44 @@
+"""Masked scaled dot-product attention: PyTorch's fused kernel when present (torch >= 2.0),
+otherwise the same computation written out (softmax(QK^T/sqrt(d) + mask) V)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+_FUSED = getattr(F, "scaled_dot_product_attention", None)
+
+
+def fused_attention_available() -> bool:
+    return _FUSED is not None
+
+
+def explicit_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, allowed: torch.Tensor, dropout_p: float, training: bool
+) -> torch.Tensor:
+    """q, k, v: [B, H, L, D]; allowed: bool, broadcastable to [B, H, L, L], True = may attend.
+
+    Every query row must allow at least one key (the caller always allows the diagonal), so
+    the softmax never sees a row of only -inf.
+    """
+    scores = torch.matmul(q, k.transpose(-2, -1)) / math.sqrt(q.shape[-1])
+    scores = scores.masked_fill(~allowed, float("-inf"))
+    weights = torch.softmax(scores, dim=-1)
+    weights = F.dropout(weights, p=dropout_p, training=training)
+    return torch.matmul(weights, v)
+
+
+def attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    allowed: torch.Tensor,
+    dropout_p: float,
+    training: bool,
+    use_fused: bool = True,
+) -> torch.Tensor:
+    if use_fused and _FUSED is not None:
+        return _FUSED(q, k, v, attn_mask=allowed, dropout_p=dropout_p if training else 0.0)
+    return explicit_attention(q, k, v, allowed, dropout_p, training)

@@ -1,0 +1,146 @@
+"""Leave-one-out evaluation as in the SSE-PT paper, plus full-catalogue ranking.
+
+Sampled protocol: the held-out item is ranked against 100 items drawn uniformly (with
+replacement) from items the user never touched (the whole history, held-out items included),
+on at most 10,000 sampled users. Full catalogue: ranked against every item, with the items of
+the input sequence masked when the dataset says a served model masks them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import torch
+
+from ssept.batching import UntouchedItems, right_aligned
+from ssept.metrics import hit_rate_at_k, ndcg_at_k, ranks_from_scores
+from ssept.split import LeaveOneOutSplit
+
+Stage = Literal["valid", "test"]
+
+
+class Scorer(Protocol):
+    def score_candidates(self, users: torch.Tensor, item_seq: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor: ...
+
+    def score_all(self, users: torch.Tensor, item_seq: torch.Tensor) -> torch.Tensor: ...
+
+
+@dataclass
+class EvalCases:
+    users: torch.Tensor  # [N]
+    seqs: torch.Tensor  # [N, maxlen] input sequences, left-padded
+    targets: torch.Tensor  # [N]
+
+
+def eval_cases(split: LeaveOneOutSplit, stage: Stage, maxlen: int, device: torch.device | str = "cpu") -> EvalCases:
+    """Validation: train -> valid item. Test: train + valid -> test item. Users with an empty
+    training sequence or no held-out item are skipped, as in the reference code."""
+    users, inputs, targets = [], [], []
+    for u in range(1, split.num_users + 1):
+        target = int(split.valid[u] if stage == "valid" else split.test[u])
+        if not target or not split.train[u]:
+            continue
+        seq = split.train[u] if stage == "valid" else split.train[u] + [int(split.valid[u])]
+        users.append(u)
+        inputs.append(seq)
+        targets.append(target)
+    if not users:
+        raise ValueError(f"no user has a {stage} item to evaluate")
+    return EvalCases(
+        torch.tensor(users, dtype=torch.int64, device=device),
+        right_aligned(inputs, maxlen, device),
+        torch.tensor(targets, dtype=torch.int64, device=device),
+    )
+
+
+@dataclass(frozen=True)
+class RankingResult:
+    hr10: float
+    ndcg10: float
+    users: int
+
+    def as_dict(self, prefix: str) -> dict[str, float]:
+        return {f"{prefix}_hr10": self.hr10, f"{prefix}_ndcg10": self.ndcg10, f"{prefix}_users": self.users}
+
+
+class Evaluator:
+    def __init__(
+        self,
+        split: LeaveOneOutSplit,
+        maxlen: int,
+        device: torch.device | str = "cpu",
+        num_negatives: int = 100,
+        max_users: int = 10_000,
+        batch_size: int = 1024,
+        k: int = 10,
+    ) -> None:
+        self.split, self.maxlen, self.device = split, maxlen, torch.device(device)
+        self.num_negatives, self.max_users, self.batch_size, self.k = num_negatives, max_users, batch_size, k
+        histories = [split.history(u) if u else [] for u in range(split.num_users + 1)]
+        self.untouched = UntouchedItems(histories, split.num_items, self.device)
+        self.cases = {stage: eval_cases(split, stage, maxlen, self.device) for stage in ("valid", "test") if self._has(stage)}
+
+    def _has(self, stage: Stage) -> bool:
+        targets = self.split.valid if stage == "valid" else self.split.test
+        return any(targets[u] and self.split.train[u] for u in range(1, self.split.num_users + 1))
+
+    def _cases(self, stage: Stage) -> EvalCases:
+        if stage not in self.cases:
+            raise ValueError(f"no user has a {stage} item to evaluate")
+        return self.cases[stage]
+
+    def _sample_users(self, cases: EvalCases, generator: torch.Generator) -> torch.Tensor:
+        n = len(cases.users)
+        if n <= self.max_users:
+            return torch.arange(n, device=self.device)
+        return torch.randperm(n, generator=generator, device=self.device)[: self.max_users]
+
+    @torch.no_grad()
+    def sampled(self, scorer: Scorer, stage: Stage, seed: int = 0) -> RankingResult:
+        cases = self._cases(stage)
+        generator = torch.Generator(device=self.device).manual_seed(seed)
+        rows = self._sample_users(cases, generator)
+        self.untouched.require_candidates(cases.users[rows], "evaluation")
+        ranks = []
+        for start in range(0, len(rows), self.batch_size):
+            idx = rows[start : start + self.batch_size]
+            users = cases.users[idx]
+            negatives = self.untouched.sample(users, (self.num_negatives,), generator)
+            candidates = torch.cat([cases.targets[idx].unsqueeze(1), negatives], dim=1)
+            scores = scorer.score_candidates(users, cases.seqs[idx], candidates).float()
+            ranks.append(ranks_from_scores(scores[:, 0], scores[:, 1:]))
+        all_ranks = torch.cat(ranks)
+        return RankingResult(hit_rate_at_k(all_ranks, self.k), ndcg_at_k(all_ranks, self.k), len(all_ranks))
+
+    @torch.no_grad()
+    def full_catalog(self, scorer: Scorer, stage: Stage, mask_seen: bool, seed: int = 0) -> RankingResult:
+        cases = self._cases(stage)
+        generator = torch.Generator(device=self.device).manual_seed(seed)
+        rows = self._sample_users(cases, generator)
+        ranks = []
+        for start in range(0, len(rows), self.batch_size):
+            idx = rows[start : start + self.batch_size]
+            seqs, targets = cases.seqs[idx], cases.targets[idx]
+            scores = scorer.score_all(cases.users[idx], seqs).float()
+            scores = mask_scores(scores, seqs if mask_seen else None)
+            target_scores = scores.gather(1, targets.unsqueeze(1)).squeeze(1)
+            others = scores.scatter(1, targets.unsqueeze(1), float("-inf"))
+            ranks.append(ranks_from_scores(target_scores, others))
+        all_ranks = torch.cat(ranks)
+        return RankingResult(hit_rate_at_k(all_ranks, self.k), ndcg_at_k(all_ranks, self.k), len(all_ranks))
+
+    def evaluate(self, scorer: Scorer, stage: Stage, mask_seen: bool, seed: int = 0, full_catalog: bool = True) -> dict[str, float]:
+        metrics = self.sampled(scorer, stage, seed).as_dict(f"{stage}")
+        if full_catalog:
+            metrics.update(self.full_catalog(scorer, stage, mask_seen, seed).as_dict(f"{stage}_full"))
+        return metrics
+
+
+def mask_scores(scores: torch.Tensor, seqs: torch.Tensor | None) -> torch.Tensor:
+    """-inf for the padding column and, when `seqs` is given, for items in each sequence."""
+    scores = scores.clone()
+    scores[:, 0] = float("-inf")
+    if seqs is not None:
+        scores.scatter_(1, seqs, float("-inf"))
+    return scores

@@ -22,6 +22,8 @@ export interface ResourceRecord {
   inputs: Record<string, unknown>;
   /** Dotted paths of inputs that arrived as secrets. */
   secretPaths: string[];
+  /** URNs this resource depends on: through its inputs and through dependsOn. */
+  dependencies: string[];
 }
 
 export interface StackOutput {
@@ -139,6 +141,7 @@ export async function runUnderMocks(
 ): Promise<Omit<BuildResult, "stack">> {
   const secretValues: string[] = [];
   const parents = new Map<string, string>();
+  const dependencies = new Map<string, string[]>();
   await pulumi.runtime.setMocks(
     {
       newResource: (args: MockResourceArgs) => {
@@ -152,10 +155,10 @@ export async function runUnderMocks(
     options.stack ?? "test",
     false,
   );
-  recordParents(parents);
+  recordParents(parents, dependencies);
   pulumi.runtime.setAllConfig(options.config ?? {}, options.secretKeys ?? []);
 
-  const captured: ResourceRecord[] = [];
+  const captured: Omit<ResourceRecord, "dependencies">[] = [];
   const monitor = pulumi.runtime.getMonitor() as unknown as {
     mocks: { newResource: (a: MockResourceArgs) => unknown };
   };
@@ -186,7 +189,7 @@ export async function runUnderMocks(
 
   const resources: ResourceRecord[] = captured.map((record) => {
     const urn = urnOf(parents, record);
-    return { ...record, urn, parent: parents.get(urn) || undefined };
+    return { ...record, urn, parent: parents.get(urn) || undefined, dependencies: dependencies.get(urn) ?? [] };
   });
   const outputs: Record<string, StackOutput> = {};
   for (const [name, output] of Object.entries(programOutputs)) {
@@ -207,20 +210,23 @@ export function placeholderSecret(k: string): string {
 }
 
 /** Wraps the mock monitor so that each registration's parent URN is recorded. */
-function recordParents(parents: Map<string, string>): void {
-  type Req = { getParent(): string; getType(): string; getName(): string };
+function recordParents(parents: Map<string, string>, dependencies: Map<string, string[]>): void {
+  type Req = { getParent(): string; getType(): string; getName(): string; getDependenciesList(): string[] };
   const monitor = pulumi.runtime.getMonitor() as unknown as {
     registerResource(req: Req, cb: (err: unknown, res: { getUrn(): string } | undefined) => void): void;
   };
   const register = monitor.registerResource.bind(monitor);
   monitor.registerResource = (req, cb) =>
     register(req, (err, res) => {
-      if (res) parents.set(res.getUrn(), req.getParent());
+      if (res) {
+        parents.set(res.getUrn(), req.getParent());
+        dependencies.set(res.getUrn(), [...new Set(req.getDependenciesList())].sort());
+      }
       cb(err, res);
     });
 }
 
-function urnOf(parents: Map<string, string>, record: ResourceRecord): string {
+function urnOf(parents: Map<string, string>, record: { type: string; name: string }): string {
   const suffix = `::${record.name}`;
   for (const urn of parents.keys()) {
     const qualified = urn.split("::")[2] ?? "";

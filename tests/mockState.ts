@@ -51,8 +51,17 @@ const STATE: Record<string, StateFn> = {
   "command:local:Command": () => ({ state: { stdout: "", stderr: "" } }),
 };
 
+function seedOf(type: string, name: string): string {
+  return crypto.createHash("sha256").update(`${type}::${name}`).digest("hex");
+}
+
+/** The id the mocks give a resource, so that an id found in another resource's inputs can be traced back. */
+export function mockIdOf(type: string, name: string): string {
+  return uuidOf(seedOf(type, name));
+}
+
 export function mockState(args: MockResourceArgs): MockedResource {
-  const seed = crypto.createHash("sha256").update(`${args.type}::${args.name}`).digest("hex");
+  const seed = seedOf(args.type, args.name);
   const fn = STATE[args.type];
   const extra = fn ? fn(args, seed) : { state: {} };
   return {

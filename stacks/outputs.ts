@@ -14,6 +14,8 @@ export interface OutputSpec {
   description: string;
   /** The component that provides the value. */
   provider: string;
+  /** For a UI or API: how a person logs in. */
+  login?: string;
 }
 
 export const OUTPUTS = {
@@ -37,15 +39,42 @@ export const OUTPUTS = {
     description: "The optional second floating IP",
     provider: "network",
   },
-  grafanaUrl: { type: "string", secret: false, description: "Grafana UI", provider: "monitoring" },
-  mlflowUrl: { type: "string", secret: false, description: "MLflow UI and tracking API", provider: "mlflow" },
-  rayDashboardUrl: { type: "string", secret: false, description: "Ray dashboard", provider: "ray" },
-  argoUrl: { type: "string", secret: false, description: "Argo Workflows UI", provider: "argo" },
+  grafanaUrl: {
+    type: "string",
+    secret: false,
+    description: "Grafana UI",
+    provider: "monitoring",
+    login:
+      "Grafana's own login: user admin, password in output uiCredentials (grafana); anonymous access off",
+  },
+  mlflowUrl: {
+    type: "string",
+    secret: false,
+    description: "MLflow UI and tracking API",
+    provider: "mlflow",
+    login: "HTTP basic auth at the ingress (MLflow has no login of its own): uiCredentials (basicAuth)",
+  },
+  rayDashboardUrl: {
+    type: "string",
+    secret: false,
+    description: "Ray dashboard",
+    provider: "ray",
+    login:
+      "HTTP basic auth at the ingress (the dashboard has no login of its own): uiCredentials (basicAuth)",
+  },
+  argoUrl: {
+    type: "string",
+    secret: false,
+    description: "Argo Workflows UI",
+    provider: "argo",
+    login: "HTTP basic auth at the ingress: uiCredentials (basicAuth)",
+  },
   gatewayUrl: {
     type: "string",
     secret: false,
     description: "Inference gateway (recommendations API)",
     provider: "serving",
+    login: "Public API, no login",
   },
   s3Endpoint: {
     type: "string",

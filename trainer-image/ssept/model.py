@@ -65,6 +65,7 @@ class SelfAttentionBlock(nn.Module):
     def __init__(self, hidden: int, num_heads: int, dropout: float, eps: float) -> None:
         super().__init__()
         self.num_heads = num_heads
+        self.head_dim = hidden // num_heads
         self.dropout = dropout
         self.attn_norm = nn.LayerNorm(hidden, eps=eps)
         self.q_proj = nn.Linear(hidden, hidden)
@@ -76,13 +77,13 @@ class SelfAttentionBlock(nn.Module):
         self.use_fused_attention = True
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
-        b, length, hidden = x.shape
-        return x.view(b, length, self.num_heads, hidden // self.num_heads).transpose(1, 2)
+        b, length, _ = x.shape
+        return x.view(b, length, self.num_heads, self.head_dim).transpose(1, 2)
 
     def forward(self, x: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
         queries = self.attn_norm(x)
         q, k, v = self._heads(self.q_proj(queries)), self._heads(self.k_proj(x)), self._heads(self.v_proj(x))
-        out = attention(q, k, v, allowed, self.dropout, self.training, self.use_fused_attention)
+        out = attention(q, k, v, allowed, self.dropout, self.training, self.head_dim, self.use_fused_attention)
         b, _, length, _ = out.shape
         x = out.transpose(1, 2).reshape(b, length, -1) + queries
         y = self.ffn_norm(x)

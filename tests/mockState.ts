@@ -21,6 +21,9 @@ export const MOCK_EXTERNAL_NETWORK_ID = "e7a5b8b2-0000-4000-8000-00000000public"
 
 const STATE: Record<string, StateFn> = {
   "openstack:networking/floatingIp:FloatingIp": (_a, seed) => ({ state: { address: publicIp(seed) } }),
+  "openstack:networking/router:Router": (_a, seed) => ({
+    state: { externalFixedIps: [{ ipAddress: publicIp(seed) }] },
+  }),
   "openstack:compute/instance:Instance": (a, seed) => {
     const ip = privateIp(seed);
     return {
@@ -35,7 +38,9 @@ const STATE: Record<string, StateFn> = {
   },
   "random:index/randomPassword:RandomPassword": (a, seed) => {
     const result = `mockpw-${seed.slice(0, Math.max(8, Number(a.inputs.length ?? 24) - 7))}`;
-    return { state: { result, bcryptHash: `$2a$10$${seed.slice(0, 53)}` }, secrets: [result] };
+    // The provider returns both as secrets: a bcrypt hash can be cracked offline.
+    const bcryptHash = `$2a$10$${seed.slice(0, 53)}`;
+    return { state: { result, bcryptHash }, secrets: [result, bcryptHash] };
   },
   "random:index/randomId:RandomId": (_a, seed) => ({
     state: { hex: seed.slice(0, 16), b64Url: seed.slice(0, 11) },

@@ -58,7 +58,12 @@ export interface ChameleonCluster {
   adminCidrs: readonly string[];
   keyPairName: string;
   sshPrivateKey: Secret;
-  network: { externalNetwork: string; subnetCidr: string; sporadicFloatingIp: boolean };
+  network: {
+    externalNetwork: string;
+    subnetCidr: string;
+    gpuSubnetCidr: string;
+    sporadicFloatingIp: boolean;
+  };
   k3sVersion: string;
   nodes: {
     vmImage: string;
@@ -248,6 +253,13 @@ export function loadConfig(raw: Record<string, string>, options: LoadOptions = {
     require("keyPairName", "in chameleon mode");
     require("sshPrivateKey", "in chameleon mode (set it with --secret)");
 
+    if (sites.gpu.id !== sites.compute.id && cidrsOverlap(v.subnetCidr, v.gpuSubnetCidr)) {
+      fail(
+        "gpuSubnetCidr",
+        v.gpuSubnetCidr,
+        `a range apart from subnetCidr (${v.subnetCidr}): k3s needs unique node addresses`,
+      );
+    }
     const windows = parseWindows(v.gpuWindows, now, fail);
     if (v.gpuNodeCount > 0 && v.gpuWindows.length === 0) {
       fail("gpuWindows", v.gpuWindows, `at least one window while gpuNodeCount is ${v.gpuNodeCount}`);
@@ -262,6 +274,7 @@ export function loadConfig(raw: Record<string, string>, options: LoadOptions = {
       network: {
         externalNetwork: v.externalNetwork,
         subnetCidr: v.subnetCidr,
+        gpuSubnetCidr: v.gpuSubnetCidr,
         sporadicFloatingIp: v.sporadicFloatingIp,
       },
       k3sVersion: v.k3sVersion,
@@ -509,6 +522,19 @@ function parseWindows(
     }
   }
   return windows;
+}
+
+function cidrsOverlap(a: string, b: string): boolean {
+  const range = (c: string) => {
+    const [ip, bits] = c.split("/");
+    const n = ip.split(".").reduce((acc, o) => acc * 256 + Number(o), 0);
+    const size = 2 ** (32 - Number(bits));
+    const start = n - (n % size);
+    return [start, start + size - 1];
+  };
+  const [a0, a1] = range(a);
+  const [b0, b1] = range(b);
+  return a0 <= b1 && b0 <= a1;
 }
 
 /** Blazar's date format: `YYYY-MM-DD HH:MM`, UTC. */

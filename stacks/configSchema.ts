@@ -105,6 +105,11 @@ export const KEYS = {
   sshPrivateKey: key("string", nonEmpty, "Private key of keyPairName, used to install k3s over SSH.", true),
   externalNetwork: key("string", nonEmpty, "Name of the external network routers attach to."),
   subnetCidr: key("string", cidr, "CIDR of the private subnet the nodes share."),
+  gpuSubnetCidr: key(
+    "string",
+    cidr,
+    "CIDR of the private subnet at the GPU site, when it is not the compute site.",
+  ),
   sporadicFloatingIp: key("boolean", z.boolean(), "Allocate the optional second (sporadic) floating IP."),
 
   // Nodes
@@ -207,6 +212,7 @@ export const DEFAULTS: RawConfig = {
   objectStoreSite: "chi-tacc",
   externalNetwork: "public",
   subnetCidr: "192.168.50.0/24",
+  gpuSubnetCidr: "192.168.61.0/24",
   sporadicFloatingIp: false,
   k3sVersion: "v1.31.6+k3s1",
   vmImage: "CC-Ubuntu24.04",

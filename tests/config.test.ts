@@ -164,6 +164,17 @@ const BAD: [string, Record<string, string | null>, string, RegExp][] = [
   ["a bad retention", { prometheusRetention: "15 days" }, "prometheusRetention", /Prometheus duration/],
   ["a bad bucket prefix", { bucketPrefix: "Staging_Data" }, "bucketPrefix", /a-z, 0-9/],
   ["a bad k3s version", { k3sVersion: "1.31" }, "k3sVersion", /k3s release/],
+  [
+    "a GPU subnet overlapping the node subnet",
+    {
+      gpuSite: "chi-uc",
+      chiUcCredentialId: "id",
+      chiUcCredentialSecret: "s",
+      gpuSubnetCidr: "192.168.50.128/25",
+    },
+    "gpuSubnetCidr",
+    /apart from subnetCidr/,
+  ],
   ["a bad backup schedule", { mlflowBackupSchedule: "nightly" }, "mlflowBackupSchedule", /cron/],
 ];
 

@@ -148,7 +148,9 @@ class DeviceBatcher:
 
     def make_batch(self, users: torch.Tensor, generator: torch.Generator) -> Batch:
         window = self.windows[users]
-        seq, pos = window[:, :-1], window[:, 1:]
+        seq = window[:, :-1]
+        # A target only where there is an input: the first event of a short history is no target.
+        pos = torch.where(seq != 0, window[:, 1:], torch.zeros_like(seq))
         if self.sse_user_keep < 1.0 or self.sse_item_keep < 1.0:
             sse_users, seq, pos = apply_sse(
                 users, seq, pos, self.num_users, self.num_items, self.sse_user_keep, self.sse_item_keep, generator

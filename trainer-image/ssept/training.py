@@ -9,6 +9,7 @@ as an uninterrupted run would, without saving RNG streams.
 from __future__ import annotations
 
 import contextlib
+import copy
 import time
 from dataclasses import asdict, dataclass, fields
 from typing import Callable, Literal
@@ -192,8 +193,9 @@ class Trainer:
         return {
             "format": STATE_FORMAT,
             "epoch": self.epoch,
-            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
-            "optimizer": self.optimizer.state_dict(),
+            # Copies, not views: the state must not change as training goes on.
+            "model": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
+            "optimizer": copy.deepcopy(self.optimizer.state_dict()),
             "model_config": self.model_config.to_dict(),
             "train_config": self.config.to_dict(),
             "history": list(self.history),

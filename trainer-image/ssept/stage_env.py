@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import uuid
 from dataclasses import dataclass, field
 
 from ssept.storage import Buckets, ObjectStorage
@@ -25,7 +26,7 @@ class StageEnv:
     def log_run(self, stage: str, dataset: str, record: dict) -> str:
         """A JSON record of each stage run in the logs bucket, for audit and debugging."""
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        key = f"stages/{stage}/{dataset}/{stamp}-{os.getpid()}.json"
+        key = f"stages/{stage}/{dataset}/{stamp}-{uuid.uuid4().hex[:8]}.json"
         self.put_json(self.buckets.logs, key, {"stage": stage, "dataset": dataset, "git_commit": self.git_commit, **record})
         return key
 

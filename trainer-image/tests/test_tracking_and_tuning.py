@@ -1,0 +1,124 @@
+from dataclasses import asdict
+from types import SimpleNamespace
+
+import pytest
+
+from ssept.ray_tune import SEARCH_SPACE, apply_trial_config, to_ray_space
+from ssept.register_stage import run_register
+from ssept.storage import Buckets
+from ssept.tracking import MlflowTracker, ModelRegistry
+from ssept.training_job import TrainingJob
+
+
+class FakeMlflowClient:
+    """Records calls; behaves like MlflowClient for the methods the adapter uses."""
+
+    def __init__(self, models=()):
+        self.models = {name: [] for name in models}
+        self.aliases = {}
+        self.metrics = []
+
+    def get_run(self, run_id):
+        return SimpleNamespace(info=SimpleNamespace(artifact_uri=f"s3://mlflow-artifacts/1/{run_id}/artifacts"))
+
+    def get_registered_model(self, name):
+        if name not in self.models:
+            raise RuntimeError("RESOURCE_DOES_NOT_EXIST")
+        return SimpleNamespace(name=name)
+
+    def create_registered_model(self, name):
+        self.models[name] = []
+
+    def create_model_version(self, name, source, run_id=None):
+        self.models[name].append((source, run_id))
+        return SimpleNamespace(version=len(self.models[name]))
+
+    def get_model_version(self, name, version):
+        if not 1 <= int(version) <= len(self.models.get(name, [])):
+            raise RuntimeError(f"model version {version} of {name} does not exist")
+
+    def set_registered_model_alias(self, name, alias, version):
+        self.aliases[(name, alias)] = version
+
+    def log_metric(self, run_id, key, value, step=0):
+        self.metrics.append((key, value, step))
+
+
+def test_register_run_creates_the_model_and_points_at_the_bundle():
+    client = FakeMlflowClient()
+    result = run_register(None, "ml-1m", "run42", None, "staging", registry=ModelRegistry("unused", client))
+    assert result == {"registered_model": "ssept-ml-1m", "version": "1", "alias": "staging"}
+    assert client.models["ssept-ml-1m"] == [("s3://mlflow-artifacts/1/run42/artifacts/model", "run42")]
+    assert client.aliases[("ssept-ml-1m", "staging")] == "1"
+
+
+def test_promotion_moves_an_alias_to_an_existing_version():
+    client = FakeMlflowClient(models=["ssept-wikipedia"])
+    registry = ModelRegistry("unused", client)
+    run_register(None, "wikipedia", "r1", None, None, registry=registry)
+    run_register(None, "wikipedia", "r2", None, None, registry=registry)
+    run_register(None, "wikipedia", None, "2", "production", registry=registry)
+    assert client.aliases == {("ssept-wikipedia", "production"): "2"}
+    with pytest.raises(RuntimeError, match="model version 7 of ssept-wikipedia does not exist"):
+        run_register(None, "wikipedia", None, "7", "canary", registry=registry)
+
+
+@pytest.mark.parametrize(
+    "run_id, version, alias, message",
+    [("r", "1", None, "exactly one of --run-id"), (None, None, "staging", "exactly one of --run-id"),
+     (None, "3", None, "--model-version without --alias"), ("r", None, "prod", "--alias 'prod'")],
+)
+def test_register_argument_errors(run_id, version, alias, message):
+    with pytest.raises(ValueError, match=message):
+        run_register(None, "ml-1m", run_id, version, alias, registry=ModelRegistry("unused", FakeMlflowClient()))
+
+
+def test_tracker_logs_only_numeric_metrics_with_their_epoch():
+    client = FakeMlflowClient()
+    tracker = MlflowTracker("unused", client)
+    tracker.run_id = "r"
+    tracker.log_metrics({"loss": 0.5, "valid_ndcg10": 0.3, "note": "x", "ok": True}, step=4)
+    assert sorted(client.metrics) == [("loss", 0.5, 4), ("valid_ndcg10", 0.3, 4)]
+
+
+def _job():
+    return TrainingJob(dataset="ml-1m", data_version="v1", run_name="t",
+                       model={"maxlen": 200, "item_dim": 50, "user_dim": 50, "num_blocks": 2, "num_heads": 1, "dropout": 0.2},
+                       train={"lr": 0.001, "sse_user_keep": 0.08, "sse_item_keep": 0.9, "epochs": 10},
+                       mask_seen=True, buckets=asdict(Buckets()))
+
+
+def test_trial_config_maps_onto_model_and_training():
+    job = apply_trial_config(_job(), {"lr": 0.003, "dropout": 0.4, "sse_user_keep": 0.5, "sse_item_keep": 0.8,
+                                      "num_blocks": 3, "width": 64})
+    assert job.model["item_dim"] == job.model["user_dim"] == 64 and job.model["num_blocks"] == 3
+    assert job.model["dropout"] == 0.4 and job.train["lr"] == 0.003
+    assert (job.train["sse_user_keep"], job.train["sse_item_keep"]) == (0.5, 0.8)
+    assert _job().model["item_dim"] == 50  # the original is not modified
+    with pytest.raises(ValueError, match="unknown search-space keys: \\['heads'\\]"):
+        apply_trial_config(_job(), {"heads": 2})
+
+
+def test_search_space_covers_the_issue_parameters_and_translates_to_ray():
+    assert set(SEARCH_SPACE) == {"lr", "dropout", "sse_user_keep", "sse_item_keep", "num_blocks", "width"}
+    fake_tune = SimpleNamespace(loguniform=lambda a, b: ("log", a, b), uniform=lambda a, b: ("uni", a, b),
+                                choice=lambda options: ("choice", tuple(options)))
+    space = to_ray_space(fake_tune)
+    assert space["lr"][0] == "log" and space["num_blocks"] == ("choice", (1, 2, 3))
+    for name, (kind, args) in SEARCH_SPACE.items():
+        if kind != "choice":
+            low, high = args
+            assert 0 < low < high
+
+
+def test_ray_paths_fail_clearly_without_ray():
+    pytest.importorskip("torch")
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        from ssept.ray_train import require_ray
+
+        with pytest.raises(RuntimeError, match="--ray-workers needs Ray"):
+            require_ray("--ray-workers")
+    else:
+        pytest.skip("ray is installed here")

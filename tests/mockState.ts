@@ -54,6 +54,8 @@ const STATE: Record<string, StateFn> = {
     return { state: { stdout: "", stderr: "" } };
   },
   "command:local:Command": () => ({ state: { stdout: "", stderr: "" } }),
+  // Blazar leases (components/chameleon/blazar): what the dynamic provider returns once Blazar holds them.
+  "pulumi-nodejs:dynamic/blazar:Lease": (a, seed) => ({ state: mockLease(a.inputs, seed) }),
 };
 
 function seedOf(type: string, name: string): string {
@@ -88,6 +90,45 @@ export function mockCall(args: MockCallArgs): Record<string, unknown> {
 
 function uuidOf(seed: string): string {
   return `${seed.slice(0, 8)}-${seed.slice(8, 12)}-4${seed.slice(13, 16)}-8${seed.slice(17, 20)}-${seed.slice(20, 32)}`;
+}
+
+/** The moment mocked `now` leases start: the harness's PLAN_CLOCK, in Blazar's format. */
+const MOCK_LEASE_NOW = "2026-11-26 12:00";
+
+/**
+ * A lease as Blazar reports it: ACTIVE when it has started by MOCK_LEASE_NOW, else PENDING; one
+ * reservation id per requested reservation, and for flavor reservations the `reservation:<id>`
+ * flavor Blazar makes. The lease id is the resource id.
+ */
+function mockLease(inputs: Record<string, unknown>, seed: string): Record<string, unknown> {
+  const start = inputs.start === "now" ? MOCK_LEASE_NOW : String(inputs.start);
+  const end =
+    typeof inputs.end === "string"
+      ? inputs.end
+      : new Date(Date.parse(`${start.replace(" ", "T")}:00Z`) + Number(inputs.hours) * 3600_000)
+          .toISOString()
+          .slice(0, 16)
+          .replace("T", " ");
+  const started = start <= MOCK_LEASE_NOW;
+  const requested = (inputs.reservations ?? []) as { resourceType: string }[];
+  const ids = requested.map((_, i) =>
+    uuidOf(crypto.createHash("sha256").update(`${seed}:${i}`).digest("hex")),
+  );
+  return {
+    leaseId: uuidOf(seed),
+    status: started ? "ACTIVE" : "PENDING",
+    startDate: start,
+    endDate: end,
+    reservationIds: ids,
+    reservationDetails: requested.map((r, i) => ({
+      id: ids[i],
+      resourceType: r.resourceType,
+      status: started ? "active" : "pending",
+      ...(r.resourceType === "flavor:instance"
+        ? { reservedFlavorId: ids[i], reservedFlavorName: `reservation:${ids[i]}` }
+        : {}),
+    })),
+  };
 }
 
 function byte(seed: string, at: number): number {

@@ -1,0 +1,309 @@
+import { spawnSync, SpawnSyncReturns } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import {
+  ENV_PREFIX,
+  remoteInvocation,
+  remoteScript,
+  SCRIPT_NAMES,
+  SCRIPTS_DIR,
+  ScriptName,
+} from "../../components/chameleon/k3sCommands";
+
+/** Variables a script refuses to run without: `: "${SSEPT_X:?...}"`. */
+function requiredVariables(content: string): string[] {
+  return [...content.matchAll(/^: "\$\{(SSEPT_[A-Z0-9_]+):\?/gm)].map((m) => m[1]).sort();
+}
+
+/** Variables with a default: `${SSEPT_X:-default}`. */
+function optionalVariables(content: string): string[] {
+  return [...new Set([...content.matchAll(/\$\{(SSEPT_[A-Z0-9_]+):-/g)].map((m) => m[1]))].sort();
+}
+
+/** The script without its comment lines. */
+function code(content: string): string {
+  return content
+    .split("\n")
+    .filter((l) => !l.trim().startsWith("#"))
+    .join("\n");
+}
+
+const scripts = SCRIPT_NAMES.map((name) => remoteScript(name));
+const run = (cmd: string, args: string[], opts: Parameters<typeof spawnSync>[2] = {}) =>
+  spawnSync(cmd, args, { encoding: "utf8", ...opts }) as SpawnSyncReturns<string>;
+
+describe("remote scripts", () => {
+  test("every script in scripts/ is one the cluster runs, and every one it runs exists", () => {
+    const files = fs
+      .readdirSync(SCRIPTS_DIR)
+      .filter((f) => f.endsWith(".sh"))
+      .map((f) => f.replace(/\.sh$/, ""))
+      .sort();
+    expect(files).toEqual([...SCRIPT_NAMES].sort());
+  });
+
+  test("shellcheck -x finds nothing (shellcheck must be installed: .ci/run installs it)", () => {
+    const version = run("shellcheck", ["--version"]);
+    if (version.error || version.status !== 0) {
+      throw new Error(
+        `shellcheck is not installed (${version.error?.message ?? version.stderr}); apt-get install -y shellcheck`,
+      );
+    }
+    const result = run("shellcheck", ["-x", "--format=gcc", ...SCRIPT_NAMES.map((n) => `${n}.sh`)], {
+      cwd: SCRIPTS_DIR,
+    });
+    expect(result.stdout + result.stderr).toBe("");
+    expect(result.status).toBe(0);
+  });
+
+  test.each(scripts.map((s) => [s.name, s] as const))(
+    "%s runs under bash with errexit, nounset and pipefail",
+    (_, s) => {
+      const lines = s.content.split("\n");
+      expect(lines[0]).toBe("#!/usr/bin/env bash");
+      expect(lines).toContain("set -euo pipefail");
+      // Nothing runs before the strict mode is on.
+      const firstCommand = lines.findIndex((l, i) => i > 0 && l.trim() !== "" && !l.startsWith("#"));
+      expect(lines[firstCommand]).toBe("set -euo pipefail");
+    },
+  );
+
+  test.each(scripts.map((s) => [s.name, s] as const))(
+    "%s reads only SSEPT_ variables, each one required or defaulted",
+    (_, s) => {
+      const mentioned = [
+        ...new Set([...s.content.matchAll(/\$\{?(SSEPT_[A-Z0-9_]+)/g)].map((m) => m[1])),
+      ].sort();
+      const declared = [
+        ...new Set([...requiredVariables(s.content), ...optionalVariables(s.content)]),
+      ].sort();
+      expect(mentioned).toEqual(declared);
+      for (const v of mentioned) expect(v.startsWith(ENV_PREFIX)).toBe(true);
+    },
+  );
+
+  test("accept-env lets sshd accept exactly the prefix the scripts use, and validates before reloading", () => {
+    const s = remoteScript("accept-env").content;
+    expect(s).toContain(`readonly wanted='AcceptEnv ${ENV_PREFIX}*'`);
+    expect(s.indexOf("sshd -t")).toBeLessThan(s.indexOf("systemctl reload ssh.service"));
+    // Rewrites and reloads only when the drop-in differs.
+    expect(s).toMatch(
+      /if \[\[ -f \$drop_in \]\] && \[\[ "\$\(<"\$drop_in"\)" == "\$wanted" \]\]; then\n.*\n\s+exit 0/,
+    );
+  });
+
+  test("prepare-volume formats only a device without any signature, and appends to fstab only what is missing", () => {
+    const s = remoteScript("prepare-volume").content;
+    expect(code(s).match(/mkfs/g)).toHaveLength(1);
+    // mkfs sits in the branch of blkid -p's exit status 2 ("nothing found"), nowhere else.
+    expect(s).toMatch(/\n {2}2\)\n[^\n]*\n {4}mkfs\.ext4 -q -L "\$fs_label" "\$device"\n {4};;/);
+    expect(s).toContain('fs_type=$(blkid -p -s TYPE -o value "$device")');
+    // fstab by UUID, grep before any write, and mount only when nothing is mounted there.
+    expect(s).toContain('entry="UUID=$uuid $mount_point ext4 defaults,nofail 0 2"');
+    const check = s.indexOf('if grep -qxF "$entry" "$fstab"; then');
+    expect(check).toBeGreaterThan(0);
+    expect(check).toBeLessThan(s.indexOf('cat "$tmp" >"$fstab"'));
+    expect(code(s).match(/>+"\$fstab"/g)).toEqual(['>"$fstab"', '>"$fstab"']);
+    expect(s.indexOf('if findmnt --mountpoint "$mount_point"')).toBeLessThan(s.indexOf("mount --fstab"));
+    expect(s).toContain("RequiresMountsFor=%s");
+  });
+
+  test.each(["install-server", "install-agent", "install-gpu-agent"] as ScriptName[])(
+    "%s rewrites files only when they differ and runs the pinned installer only when needed",
+    (name) => {
+      const s = remoteScript(name).content;
+      expect(s).toContain('if [[ -f $target ]] && cmp -s "$tmp" "$target"; then');
+      expect(s).toContain(
+        "https://raw.githubusercontent.com/k3s-io/k3s/${SSEPT_K3S_VERSION//+/%2B}/install.sh",
+      );
+      expect(s).not.toMatch(/curl[^\n]*get\.k3s\.io/);
+      expect(s).toContain("INSTALL_K3S_FORCE_RESTART=$changed");
+      // The installer is inside the "something to do" branch.
+      const guard = s.indexOf('if [[ $installed != "$SSEPT_K3S_VERSION" || $changed == true ]]');
+      expect(guard).toBeGreaterThan(0);
+      expect(s.indexOf('sh "$installer"')).toBeGreaterThan(guard);
+      // The token goes to a root-only file, never into a command's arguments.
+      expect(s).toContain('<<<"$SSEPT_K3S_TOKEN"');
+      // Mentioned once to require it, once to write the file.
+      expect(code(s).match(/SSEPT_K3S_TOKEN/g)).toHaveLength(2);
+    },
+  );
+
+  test("install-gpu-agent installs the toolkit before k3s starts and checks the runtime k3s found", () => {
+    const s = remoteScript("install-gpu-agent").content;
+    expect(s.indexOf("nvidia-smi -L")).toBeLessThan(s.indexOf("apt-get install"));
+    expect(s.indexOf("apt-get install")).toBeLessThan(s.indexOf('sh "$installer"'));
+    expect(s).toContain('if [[ "$(installed_ctk)" != "$ctk_package_version" ]]; then');
+    for (const pkg of [
+      "nvidia-container-toolkit",
+      "nvidia-container-toolkit-base",
+      "libnvidia-container-tools",
+      "libnvidia-container1",
+    ]) {
+      expect(s).toContain(`"${pkg}=$ctk_package_version"`);
+    }
+    expect(s).toContain("/var/lib/rancher/k3s/agent/etc/containerd/config.toml");
+  });
+});
+
+describe("remoteInvocation", () => {
+  test("rejects variables sshd would drop", () => {
+    expect(() => remoteInvocation(["K3S_TOKEN"])).toThrow(/expected SSEPT_/);
+    expect(() => remoteInvocation(["SSEPT_ok", "SSEPT_OK"])).toThrow(/"SSEPT_ok"/);
+  });
+
+  test("names the variables sudo keeps, sorted, and nothing else", () => {
+    expect(remoteInvocation(["SSEPT_B", "SSEPT_A", "SSEPT_B"])).toContain(
+      "sudo --preserve-env=SSEPT_A,SSEPT_B bash",
+    );
+    expect(remoteInvocation([])).toContain("; sudo bash ");
+  });
+
+  test("runs the script from stdin as a file, with the named variables, with stdin drained, and cleans up", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "invocation-"));
+    try {
+      // Stands in for sudo: keeps only the --preserve-env variables, as sudo's env_reset does.
+      fs.writeFileSync(
+        path.join(dir, "sudo"),
+        [
+          "#!/usr/bin/env bash",
+          "set -euo pipefail",
+          'keep=""',
+          "if [[ $1 == --preserve-env=* ]]; then keep=${1#--preserve-env=}; shift; fi",
+          'args=(env -i PATH="$PATH")',
+          'IFS=, read -ra names <<<"$keep"',
+          'for n in "${names[@]}"; do if [[ -n ${!n+x} ]]; then args+=("$n=${!n}"); fi; done',
+          'exec "${args[@]}" "$@"',
+          "",
+        ].join("\n"),
+        { mode: 0o755 },
+      );
+      const script = [
+        "#!/usr/bin/env bash",
+        "set -euo pipefail",
+        'echo "token=${SSEPT_TOKEN} other=${SSEPT_OTHER:-unset} home=${HOME:-dropped}"',
+        'if read -r line; then echo "stdin still had: $line"; else echo "stdin drained"; fi',
+        'echo "script at $0"',
+        "",
+      ].join("\n");
+      const result = run("bash", ["-c", remoteInvocation(["SSEPT_TOKEN"])], {
+        input: script,
+        env: {
+          PATH: `${dir}:${process.env.PATH}`,
+          SSEPT_TOKEN: "s3cret",
+          SSEPT_OTHER: "leaked",
+          HOME: "/home/cc",
+        },
+      });
+      expect(result.stderr).toBe("");
+      expect(result.status).toBe(0);
+      const lines = result.stdout.trim().split("\n");
+      expect(lines[0]).toBe("token=s3cret other=unset home=dropped");
+      expect(lines[1]).toBe("stdin drained");
+      const scriptFile = lines[2].replace("script at ", "");
+      expect(fs.existsSync(scriptFile)).toBe(false);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("prepare-volume against file-backed disks", () => {
+  const volumeId = "3f2a9c41-77de-4c1b-9a0e-5b6d7e8f9012";
+  let dir: string;
+  let byId: string;
+  const runPrepare = (mountPoint: string) =>
+    run("bash", [path.join(SCRIPTS_DIR, "prepare-volume.sh")], {
+      env: {
+        PATH: process.env.PATH,
+        SSEPT_VOLUME_ID: volumeId,
+        SSEPT_MOUNT_POINT: mountPoint,
+        SSEPT_DISK_BY_ID_DIR: byId,
+        SSEPT_FSTAB: path.join(dir, "fstab"),
+        SSEPT_SYSTEMD_DIR: path.join(dir, "systemd"),
+        SSEPT_DEVICE_WAIT_SECONDS: "0",
+      },
+    });
+
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "prepare-volume-"));
+    byId = path.join(dir, "by-id");
+    fs.mkdirSync(byId);
+    fs.writeFileSync(
+      path.join(dir, "fstab"),
+      "# <file system> <mount point> <type> <options> <dump> <pass>\n",
+    );
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  test("refuses a disk that holds something other than ext4, and writes nothing", () => {
+    const disk = path.join(dir, "disk.img");
+    fs.writeFileSync(disk, Buffer.alloc(16 * 1024 * 1024));
+    expect(run("mkswap", [disk]).status).toBe(0);
+    fs.symlinkSync(disk, path.join(byId, `virtio-${volumeId.slice(0, 20)}`));
+    const result = runPrepare(path.join(dir, "storage"));
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain("holds swap, not ext4: refusing to format or mount it");
+    expect(run("blkid", ["-p", "-s", "TYPE", "-o", "value", disk]).stdout.trim()).toBe("swap");
+    expect(fs.readFileSync(path.join(dir, "fstab"), "utf8")).not.toContain("UUID=");
+  });
+
+  test("fails, naming the serial, when the volume is not attached", () => {
+    const result = runPrepare(path.join(dir, "storage"));
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain(`no disk with serial ${volumeId.slice(0, 20)}`);
+  });
+
+  // Mounting needs root and a loop device; where there are none (an unprivileged CI runner) the
+  // static checks above still hold.
+  const canLoop = process.getuid?.() === 0 && run("losetup", ["-f"]).status === 0;
+  (canLoop ? test : test.skip)(
+    "formats a blank disk once, mounts it by UUID, and a second run changes nothing",
+    () => {
+      const image = path.join(dir, "volume.img");
+      fs.writeFileSync(image, "");
+      fs.truncateSync(image, 64 * 1024 * 1024);
+      const loop = run("losetup", ["-f", "--show", image]).stdout.trim();
+      const mountPoint = path.join(dir, "storage");
+      try {
+        fs.symlinkSync(loop, path.join(byId, `virtio-${volumeId.slice(0, 20)}`));
+        // A partition link of the same serial must not be taken for the disk.
+        fs.symlinkSync("/dev/null", path.join(byId, `virtio-${volumeId.slice(0, 20)}-part1`));
+
+        const first = runPrepare(mountPoint);
+        expect(first.stderr).toBe("");
+        expect(first.status).toBe(0);
+        expect(first.stdout).toContain("is blank: formatting ext4");
+        const uuid = run("blkid", ["-p", "-s", "UUID", "-o", "value", loop]).stdout.trim();
+        const fstab = () => fs.readFileSync(path.join(dir, "fstab"), "utf8");
+        expect(fstab()).toContain(`UUID=${uuid} ${mountPoint} ext4 defaults,nofail 0 2\n`);
+        expect(run("findmnt", ["-n", "-o", "SOURCE", "--mountpoint", mountPoint]).stdout.trim()).toBe(loop);
+        const dropIn = path.join(dir, "systemd", "k3s.service.d", "10-ssept-data-volume.conf");
+        expect(fs.readFileSync(dropIn, "utf8")).toBe(`[Unit]\nRequiresMountsFor=${mountPoint}\n`);
+
+        fs.writeFileSync(path.join(mountPoint, "pvc-marker"), "data");
+        const before = { fstab: fstab(), dropIn: fs.readFileSync(dropIn, "utf8") };
+        const second = runPrepare(mountPoint);
+        expect(second.status).toBe(0);
+        expect(second.stdout).toContain("already holds ext4; keeping its data");
+        expect(second.stdout).toContain("is already mounted");
+        expect(second.stdout).not.toContain("formatting");
+        expect(run("blkid", ["-p", "-s", "UUID", "-o", "value", loop]).stdout.trim()).toBe(uuid);
+        expect({ fstab: fstab(), dropIn: fs.readFileSync(dropIn, "utf8") }).toEqual(before);
+        expect(fs.readFileSync(path.join(mountPoint, "pvc-marker"), "utf8")).toBe("data");
+        expect(fstab().match(/UUID=/g)).toHaveLength(1);
+
+        // After a reboot-like unmount, the fstab entry alone brings the same filesystem back.
+        expect(run("umount", [mountPoint]).status).toBe(0);
+        const third = runPrepare(mountPoint);
+        expect(third.status).toBe(0);
+        expect(third.stdout).toContain(`mounted ${loop} at ${mountPoint}`);
+        expect(fs.readFileSync(path.join(mountPoint, "pvc-marker"), "utf8")).toBe("data");
+      } finally {
+        run("umount", [mountPoint]);
+        run("losetup", ["-d", loop]);
+      }
+    },
+  );
+});

@@ -16,8 +16,5 @@ class PopularityScorer:
         counts.index_add_(0, items, torch.ones(len(items)))
         self.counts = counts.to(device)
 
-    def score_candidates(self, users: torch.Tensor, item_seq: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
-        return self.counts[candidates]
-
     def score_all(self, users: torch.Tensor, item_seq: torch.Tensor) -> torch.Tensor:
         return self.counts.unsqueeze(0).expand(len(users), -1)

@@ -21,8 +21,6 @@ Stage = Literal["valid", "test"]
 
 
 class Scorer(Protocol):
-    def score_candidates(self, users: torch.Tensor, item_seq: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor: ...
-
     def score_all(self, users: torch.Tensor, item_seq: torch.Tensor) -> torch.Tensor: ...
 
 
@@ -97,44 +95,39 @@ class Evaluator:
         return torch.randperm(n, generator=generator, device=self.device)[: self.max_users]
 
     @torch.no_grad()
-    def sampled(self, scorer: Scorer, stage: Stage, seed: int = 0) -> RankingResult:
+    def ranks(self, scorer: Scorer, stage: Stage, mask_seen: bool, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """(sampled-protocol ranks, full-catalogue ranks) of the same users from one forward pass
+        per batch; candidate scores are read from the full score matrix."""
         cases = self._cases(stage)
         generator = torch.Generator(device=self.device).manual_seed(seed)
         rows = self._sample_users(cases, generator)
         self.untouched.require_candidates(cases.users[rows], "evaluation")
-        ranks = []
+        sampled, full = [], []
         for start in range(0, len(rows), self.batch_size):
             idx = rows[start : start + self.batch_size]
-            users = cases.users[idx]
+            users, seqs, targets = cases.users[idx], cases.seqs[idx], cases.targets[idx]
+            scores = scorer.score_all(users, seqs).float()
             negatives = self.untouched.sample(users, (self.num_negatives,), generator)
-            candidates = torch.cat([cases.targets[idx].unsqueeze(1), negatives], dim=1)
-            scores = scorer.score_candidates(users, cases.seqs[idx], candidates).float()
-            ranks.append(ranks_from_scores(scores[:, 0], scores[:, 1:]))
-        all_ranks = torch.cat(ranks)
-        return RankingResult(hit_rate_at_k(all_ranks, self.k), ndcg_at_k(all_ranks, self.k), len(all_ranks))
+            candidates = scores.gather(1, torch.cat([targets.unsqueeze(1), negatives], dim=1))
+            sampled.append(ranks_from_scores(candidates[:, 0], candidates[:, 1:]))
+            masked = mask_scores(scores, seqs if mask_seen else None)
+            target_scores = masked.gather(1, targets.unsqueeze(1)).squeeze(1)
+            others = masked.scatter(1, targets.unsqueeze(1), float("-inf"))
+            full.append(ranks_from_scores(target_scores, others))
+        return torch.cat(sampled), torch.cat(full)
 
-    @torch.no_grad()
+    def _result(self, ranks: torch.Tensor) -> RankingResult:
+        return RankingResult(hit_rate_at_k(ranks, self.k), ndcg_at_k(ranks, self.k), len(ranks))
+
+    def sampled(self, scorer: Scorer, stage: Stage, seed: int = 0) -> RankingResult:
+        return self._result(self.ranks(scorer, stage, mask_seen=False, seed=seed)[0])
+
     def full_catalog(self, scorer: Scorer, stage: Stage, mask_seen: bool, seed: int = 0) -> RankingResult:
-        cases = self._cases(stage)
-        generator = torch.Generator(device=self.device).manual_seed(seed)
-        rows = self._sample_users(cases, generator)
-        ranks = []
-        for start in range(0, len(rows), self.batch_size):
-            idx = rows[start : start + self.batch_size]
-            seqs, targets = cases.seqs[idx], cases.targets[idx]
-            scores = scorer.score_all(cases.users[idx], seqs).float()
-            scores = mask_scores(scores, seqs if mask_seen else None)
-            target_scores = scores.gather(1, targets.unsqueeze(1)).squeeze(1)
-            others = scores.scatter(1, targets.unsqueeze(1), float("-inf"))
-            ranks.append(ranks_from_scores(target_scores, others))
-        all_ranks = torch.cat(ranks)
-        return RankingResult(hit_rate_at_k(all_ranks, self.k), ndcg_at_k(all_ranks, self.k), len(all_ranks))
+        return self._result(self.ranks(scorer, stage, mask_seen, seed)[1])
 
-    def evaluate(self, scorer: Scorer, stage: Stage, mask_seen: bool, seed: int = 0, full_catalog: bool = True) -> dict[str, float]:
-        metrics = self.sampled(scorer, stage, seed).as_dict(f"{stage}")
-        if full_catalog:
-            metrics.update(self.full_catalog(scorer, stage, mask_seen, seed).as_dict(f"{stage}_full"))
-        return metrics
+    def evaluate(self, scorer: Scorer, stage: Stage, mask_seen: bool, seed: int = 0) -> dict[str, float]:
+        sampled, full = self.ranks(scorer, stage, mask_seen, seed)
+        return {**self._result(sampled).as_dict(stage), **self._result(full).as_dict(f"{stage}_full")}
 
 
 def mask_scores(scores: torch.Tensor, seqs: torch.Tensor | None) -> torch.Tensor:

@@ -28,9 +28,6 @@ def test_ties_count_against_the_target():
 class ByItemId:
     """Scores item i as -i: lower ids first, independent of the user."""
 
-    def score_candidates(self, users, item_seq, candidates):
-        return -candidates.float()
-
     def score_all(self, users, item_seq):
         return -torch.arange(7, dtype=torch.float32).expand(len(users), -1)
 
@@ -64,8 +61,8 @@ def test_sampled_protocol_perfect_and_constant_scorers(small_split):
         def __init__(self, targets):
             self.targets = targets
 
-        def score_candidates(self, users, item_seq, candidates):
-            return (candidates == self.targets[users].unsqueeze(1)).float()
+        def score_all(self, users, item_seq):
+            return torch.nn.functional.one_hot(self.targets[users], 121).float()
 
     evaluator = Evaluator(small_split, maxlen=20, max_users=50)
     targets = torch.as_tensor(small_split.test)
@@ -73,8 +70,8 @@ def test_sampled_protocol_perfect_and_constant_scorers(small_split):
     assert perfect.users == 50 and perfect.hr10 == 1.0 and perfect.ndcg10 == 1.0
 
     class Constant:
-        def score_candidates(self, users, item_seq, candidates):
-            return torch.zeros(candidates.shape)
+        def score_all(self, users, item_seq):
+            return torch.zeros(len(users), 121)
 
     assert evaluator.sampled(Constant(), "test").hr10 == 0.0
 

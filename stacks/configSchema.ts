@@ -124,8 +124,8 @@ export const KEYS = {
   agentCount: key("integer", count(1, 20), "Number of k3s agent VMs."),
   vmLeaseHours: key(
     "integer",
-    count(1, 168),
-    "Length of the VM flavor reservation, from `pulumi up`; raise it to extend in place.",
+    count(1, 4380),
+    "Length of the VM flavor reservation from its creation; raise it to extend in place (KVM@TACC allows up to 6 months).",
   ),
   dataVolumeGb: key("integer", count(10, 2000), "Size of the Cinder volume that holds persistent volumes."),
   gpuNodeCount: key("integer", count(0, 4), "GPU nodes booted in each GPU window (0: no GPU)."),

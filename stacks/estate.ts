@@ -1,15 +1,22 @@
 import * as pulumi from "@pulumi/pulumi";
+import { K3sCluster } from "../components/chameleon/cluster";
+import { crossSiteGpu, gpuFloatingIpRoles } from "../components/chameleon/clusterNodes";
 import { Network } from "../components/chameleon/network";
 import { ObjectStorage } from "../components/chameleon/objectStorage";
+import { Reservations } from "../components/chameleon/reservations";
 import { SiteProviders } from "../components/chameleon/siteProviders";
 import { ClusterAccess } from "../components/platform/clusterAccess";
 import { S3Access } from "../components/platform/context";
+import { GpuSupport } from "../components/platform/gpuSupport";
 import { ChameleonCluster, PlatformConfig } from "./config";
 import { StackOutputs } from "./outputs";
 
 /** What the cloud layer hands the platform: a cluster to deploy onto and S3 to keep data in. */
 interface ClusterLayer {
-  kubeconfig?: pulumi.Output<string>;
+  kubeconfig: pulumi.Output<string>;
+  /** Resources Kubernetes objects must wait for (the cluster's install steps). */
+  ready: pulumi.Resource[];
+  gpu: boolean;
   s3: S3Access;
   outputs: StackOutputs;
 }
@@ -31,15 +38,20 @@ export function buildEstate(config: PlatformConfig): StackOutputs {
     ...layer.outputs,
   };
 
-  if (layer.kubeconfig) {
-    const cluster = new ClusterAccess("ssept", { kubeconfig: layer.kubeconfig });
-    void cluster;
+  const access = new ClusterAccess("ssept", { kubeconfig: layer.kubeconfig });
+  if (layer.gpu) {
+    new GpuSupport("ssept-gpu", {
+      environment: config.environment,
+      provider: access.provider,
+      dependsOn: layer.ready,
+    });
   }
   return outputs;
 }
 
 function chameleonLayer(config: PlatformConfig, c: ChameleonCluster): ClusterLayer {
   const sites = new SiteProviders("ssept", { credentials: c.credentials });
+  const reservations = new Reservations("ssept", { cluster: c, environment: config.environment });
   const network = new Network(`ssept-${c.sites.compute.id}`, {
     site: c.sites.compute,
     provider: sites.of(c.sites.compute.id),
@@ -50,6 +62,29 @@ function chameleonLayer(config: PlatformConfig, c: ChameleonCluster): ClusterLay
     floatingIps: c.network.sporadicFloatingIp ? ["ingress", "sporadic"] : ["ingress"],
     openHttp: config.ingress.tlsMode === "acme",
   });
+  // A GPU node at another site joins over public addresses: each site's network admits the other's.
+  const gpuNetwork = crossSiteGpu(c)
+    ? new Network(`ssept-${c.sites.gpu.id}`, {
+        site: c.sites.gpu,
+        provider: sites.of(c.sites.gpu.id),
+        environment: config.environment,
+        externalNetwork: c.network.externalNetwork,
+        subnetCidr: c.network.gpuSubnetCidr,
+        adminCidrs: c.adminCidrs,
+        floatingIps: gpuFloatingIpRoles(c),
+        peerAddresses: [network.floatingIps.ingress.address, network.gatewayAddress],
+      })
+    : undefined;
+  if (gpuNetwork)
+    network.allowPeers(gpuFloatingIpRoles(c).map((role) => gpuNetwork.floatingIps[role].address));
+
+  const cluster = new K3sCluster("ssept", {
+    environment: config.environment,
+    config: c,
+    compute: { provider: sites.of(c.sites.compute.id), network },
+    gpuSite: gpuNetwork && { provider: sites.of(c.sites.gpu.id), network: gpuNetwork },
+    reservations,
+  });
   const storage = new ObjectStorage("ssept-objects", {
     provider: sites.of(c.sites.objectStore.id),
     buckets: config.buckets,
@@ -57,10 +92,16 @@ function chameleonLayer(config: PlatformConfig, c: ChameleonCluster): ClusterLay
     protectBuckets: true,
   });
   return {
+    kubeconfig: cluster.kubeconfig,
+    ready: cluster.installs,
+    gpu: c.gpu.nodeCount > 0,
     s3: storage.s3,
     outputs: {
+      kubeconfig: cluster.kubeconfig,
       ingressIp: network.floatingIps.ingress.address,
       sporadicIp: network.floatingIps.sporadic?.address,
+      vmLease: reservations.vmLeaseSummary,
+      gpuLeases: reservations.gpuLeaseSummary,
     },
   };
 }
@@ -73,6 +114,8 @@ function existingLayer(config: PlatformConfig): ClusterLayer {
   }
   return {
     kubeconfig: config.cluster.kubeconfig,
+    ready: [],
+    gpu: false,
     s3: { endpoint: config.objectStore.endpoint, ...config.objectStore.credentials },
     outputs: { kubeconfig: config.cluster.kubeconfig },
   };

@@ -165,7 +165,7 @@ export async function runUnderMocks(
   const original = monitor.mocks.newResource.bind(monitor.mocks);
   monitor.mocks.newResource = (args: MockResourceArgs) => {
     const secretPaths: string[] = [];
-    const inputs = unwrap(args.inputs, "", secretPaths, secretValues) as Record<string, unknown>;
+    const inputs = unwrap(args.inputs, "", secretPaths) as Record<string, unknown>;
     delete inputs[DYNAMIC_PROVIDER_KEY];
     captured.push({
       urn: "",
@@ -189,7 +189,12 @@ export async function runUnderMocks(
 
   const resources: ResourceRecord[] = captured.map((record) => {
     const urn = urnOf(parents, record);
-    return { ...record, urn, parent: parents.get(urn) || undefined, dependencies: dependencies.get(urn) ?? [] };
+    return {
+      ...record,
+      urn,
+      parent: parents.get(urn) || undefined,
+      dependencies: dependencies.get(urn) ?? [],
+    };
   });
   const outputs: Record<string, StackOutput> = {};
   for (const [name, output] of Object.entries(programOutputs)) {
@@ -235,30 +240,19 @@ function urnOf(parents: Map<string, string>, record: { type: string; name: strin
   throw new Error(`harness: no URN recorded for ${record.type} ${record.name}`);
 }
 
-function unwrap(value: unknown, at: string, secretPaths: string[], secretValues: string[]): unknown {
-  if (Array.isArray(value)) return value.map((v, i) => unwrap(v, `${at}[${i}]`, secretPaths, secretValues));
+function unwrap(value: unknown, at: string, secretPaths: string[]): unknown {
+  if (Array.isArray(value)) return value.map((v, i) => unwrap(v, `${at}[${i}]`, secretPaths));
   if (value && typeof value === "object") {
     const obj = value as Record<string, unknown>;
     if (obj[SECRET_SIG] === "1b47061264138c4ac30d75fd1eb44270") {
       secretPaths.push(at || "(root)");
-      collectSecrets(obj.value, secretValues);
-      return unwrap(obj.value, at, [], secretValues);
+      return unwrap(obj.value, at, []);
     }
     return Object.fromEntries(
-      Object.entries(obj).map(([k, v]) => [k, unwrap(v, at ? `${at}.${k}` : k, secretPaths, secretValues)]),
+      Object.entries(obj).map(([k, v]) => [k, unwrap(v, at ? `${at}.${k}` : k, secretPaths)]),
     );
   }
   return value;
-}
-
-function collectSecrets(value: unknown, into: string[]): void {
-  if (typeof value === "string") into.push(value);
-  else if (Array.isArray(value)) value.forEach((v) => collectSecrets(v, into));
-  else if (value && typeof value === "object") {
-    const obj = value as Record<string, unknown>;
-    if (obj[SECRET_SIG]) collectSecrets(obj.value, into);
-    else Object.values(obj).forEach((v) => collectSecrets(v, into));
-  }
 }
 
 function promiseOf<T>(output: pulumi.Output<T>): Promise<T> {

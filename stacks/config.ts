@@ -205,6 +205,7 @@ export function loadConfig(raw: Record<string, string>, options: LoadOptions = {
     require("existingS3Endpoint", "when clusterMode is existing");
     require("existingS3AccessKey", "when clusterMode is existing (set it with --secret)");
     require("existingS3SecretKey", "when clusterMode is existing (set it with --secret)");
+    require("domain", "when clusterMode is existing: there is no floating IP to derive UI hostnames from");
     cluster = {
       mode: "existing",
       kubeconfig: has("existingKubeconfig") ? secret("existingKubeconfig") : pulumi.secret(""),

@@ -92,6 +92,7 @@ describe("valid config", () => {
         [`${PROJECT}:existingS3Endpoint`]: "http://minio.local:9000",
         [`${PROJECT}:existingS3AccessKey`]: "ak",
         [`${PROJECT}:existingS3SecretKey`]: "sk",
+        [`${PROJECT}:domain`]: "ml.lab.example.org",
         ...Object.fromEntries(
           ["trainerImage", "mlflowImage", "tritonImage", "gatewayImage", "simulatorImage"].map((k) => [
             `${PROJECT}:${k}`,

@@ -11,6 +11,7 @@ const STACKS = ["staging", "production"] as const;
 const EXISTING = {
   clusterMode: "existing",
   existingS3Endpoint: "https://s3.lab.example.org",
+  domain: "ml.lab.example.org",
 };
 
 const builds: Record<string, BuildResult> = {};

@@ -229,7 +229,12 @@ describe("pure helpers", () => {
 function configFor(ingress: Record<string, string>) {
   const { config } = readStackFile(path.join(REPO_ROOT, "Pulumi.staging.yaml"));
   const raw: Record<string, string> = { ...config };
-  const set = { ...ingress, clusterMode: "existing", existingS3Endpoint: "https://s3.example.org" };
+  const set = {
+    ...ingress,
+    clusterMode: "existing",
+    existingS3Endpoint: "https://s3.example.org",
+    domain: "ml.lab.example.org",
+  };
   for (const [k, v] of Object.entries(set)) raw[`${PROJECT}:${k}`] = v;
   for (const k of ["existingKubeconfig", "existingS3AccessKey", "existingS3SecretKey"])
     raw[`${PROJECT}:${k}`] = `test-${k}`;

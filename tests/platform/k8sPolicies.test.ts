@@ -403,7 +403,11 @@ const VARIANTS: Record<string, { stack: string; overrides?: Record<string, strin
   production: { stack: "production" },
   existing: {
     stack: "staging",
-    overrides: { clusterMode: "existing", existingS3Endpoint: "https://s3.example.org" },
+    overrides: {
+      clusterMode: "existing",
+      existingS3Endpoint: "https://s3.example.org",
+      domain: "ml.lab.example.org",
+    },
   },
 };
 

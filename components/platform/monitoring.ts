@@ -1,0 +1,164 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import { PlatformConfig } from "../../stacks/config";
+import { enabledAlertRules, loadAlertRules } from "./alertRules";
+import { NAMESPACES, PlatformContext, ServiceRef } from "./context";
+import { grafanaDashboard, PLATFORM_DASHBOARDS } from "./dashboards";
+import { chartRelease } from "./helmRelease";
+import { LeaseEnd, leaseMetricsExporter } from "./leaseMetrics";
+import { platformNamespace } from "./namespace";
+import { monitoringNetworkPolicies } from "./monitoringNetworkPolicies";
+import {
+  DCGM_EXPORTER_DIR,
+  dcgmExporterValues,
+  GRAFANA_ADMIN_SECRET,
+  KUBE_PROMETHEUS_STACK_DIR,
+  kubePrometheusStackValues,
+  MONITORING_SERVICES,
+  serviceUrl,
+} from "./monitoringValues";
+
+export interface MonitoringArgs {
+  ctx: PlatformContext;
+  /** Ends of the GPU leases, for the lease-ending alert; without them no lease exporter is deployed. */
+  leaseEnds?: pulumi.Input<pulumi.Input<LeaseEnd>[]>;
+  /** Deploy the DCGM exporter: the estate has GPU nodes. */
+  gpu: boolean;
+  /** What the DCGM exporter waits for: GpuSupport, whose `nvidia` RuntimeClass its pods use. */
+  gpuDependsOn?: pulumi.Input<pulumi.Resource>[];
+}
+
+/** Where the Kubernetes API server may be: the node subnet in chameleon mode, anywhere otherwise. */
+export function apiServerCidr(cluster: PlatformConfig["cluster"]): string {
+  return cluster.mode === "chameleon" ? cluster.network.subnetCidr : "0.0.0.0/0";
+}
+
+/**
+ * Prometheus, Alertmanager, Grafana, kube-state-metrics and node-exporter (kube-prometheus-stack),
+ * the DCGM exporter on GPU nodes, the estate's alert rules and dashboards, and the GPU lease exporter.
+ */
+export class Monitoring extends pulumi.ComponentResource {
+  public readonly namespace: pulumi.Output<string>;
+  /** Grafana's Service, for the ingress component; resolves once the chart is installed. */
+  public readonly grafana: ServiceRef;
+  /** In-cluster URLs, e.g. Ray's RAY_PROMETHEUS_HOST and RAY_GRAFANA_HOST. */
+  public readonly prometheusUrl: string;
+  public readonly grafanaInternalUrl: string;
+  public readonly alertmanagerUrl: string;
+  /** Grafana's admin password (user `admin`), a secret. */
+  public readonly adminPassword: pulumi.Output<string>;
+
+  constructor(name: string, args: MonitoringArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("ssept:platform:Monitoring", name, {}, opts);
+    const { config, provider } = args.ctx;
+    const k8sOpts = { parent: this, provider };
+
+    const ns = platformNamespace({ name: NAMESPACES.monitoring, provider, parent: this });
+    const namespace = ns.metadata.name;
+
+    const policies = monitoringNetworkPolicies({ apiServerCidr: apiServerCidr(config.cluster) }).map(
+      (policy) =>
+        new k8s.networking.v1.NetworkPolicy(
+          `${name}-netpol-${policy.name}`,
+          { metadata: { name: policy.name, namespace }, spec: policy.spec },
+          k8sOpts,
+        ),
+    );
+
+    const randomProvider = new random.Provider(`${name}-random`, {}, { parent: this });
+    const password = new random.RandomPassword(
+      `${name}-grafana-admin-password`,
+      { length: 32, special: false },
+      { parent: this, provider: randomProvider },
+    );
+    this.adminPassword = pulumi.secret(password.result);
+    const adminSecret = new k8s.core.v1.Secret(
+      `${name}-grafana-admin`,
+      {
+        metadata: { name: GRAFANA_ADMIN_SECRET.name, namespace },
+        type: "Opaque",
+        stringData: {
+          [GRAFANA_ADMIN_SECRET.userKey]: GRAFANA_ADMIN_SECRET.user,
+          [GRAFANA_ADMIN_SECRET.passwordKey]: this.adminPassword,
+        },
+      },
+      k8sOpts,
+    );
+
+    const stack = chartRelease(`${name}-kube-prometheus-stack`, {
+      chartDir: KUBE_PROMETHEUS_STACK_DIR,
+      namespace,
+      environment: config.environment,
+      computedValues: kubePrometheusStackValues(config),
+      provider,
+      parent: this,
+      // The webhook certificate jobs run as pre-install hooks and need the API server flow already open.
+      dependsOn: [adminSecret, ...policies],
+    });
+
+    if (args.gpu) {
+      chartRelease(`${name}-dcgm-exporter`, {
+        chartDir: DCGM_EXPORTER_DIR,
+        namespace,
+        environment: config.environment,
+        computedValues: dcgmExporterValues(),
+        provider,
+        parent: this,
+        dependsOn: [stack, ...(args.gpuDependsOn ?? [])],
+      });
+    }
+
+    const rules = enabledAlertRules(loadAlertRules({ p95SloMs: config.serving.p95SloMs }), config.features);
+    for (const rule of rules) {
+      new k8s.apiextensions.CustomResource(
+        `${name}-rule-${rule.manifest.metadata.name}`,
+        {
+          apiVersion: rule.manifest.apiVersion,
+          kind: rule.manifest.kind,
+          metadata: { ...rule.manifest.metadata, namespace },
+          spec: rule.manifest.spec,
+        },
+        { ...k8sOpts, dependsOn: [stack] },
+      );
+    }
+
+    for (const dashboard of PLATFORM_DASHBOARDS) {
+      grafanaDashboard(`${name}-dashboard-${dashboard.uid}`, dashboard.build(), {
+        namespace,
+        provider,
+        parent: this,
+      });
+    }
+
+    if (args.leaseEnds !== undefined) {
+      leaseMetricsExporter(`${name}-lease-metrics`, {
+        namespace,
+        leaseEnds: args.leaseEnds,
+        provider,
+        parent: this,
+        dependsOn: [stack],
+      });
+    }
+
+    const installed = pulumi.all([namespace, stack.status]).apply(([n]) => n);
+    this.namespace = namespace;
+    this.grafana = {
+      namespace: installed,
+      name: installed.apply(() => MONITORING_SERVICES.grafana.name),
+      port: MONITORING_SERVICES.grafana.port,
+    };
+    this.prometheusUrl = serviceUrl(NAMESPACES.monitoring, MONITORING_SERVICES.prometheus);
+    this.grafanaInternalUrl = serviceUrl(NAMESPACES.monitoring, MONITORING_SERVICES.grafana);
+    this.alertmanagerUrl = serviceUrl(NAMESPACES.monitoring, MONITORING_SERVICES.alertmanager);
+
+    this.registerOutputs({
+      namespace: this.namespace,
+      grafana: this.grafana,
+      prometheusUrl: this.prometheusUrl,
+      grafanaInternalUrl: this.grafanaInternalUrl,
+      alertmanagerUrl: this.alertmanagerUrl,
+      adminPassword: this.adminPassword,
+    });
+  }
+}

@@ -18,7 +18,7 @@ import torch
 
 from ssept.checkpoints import STATE_FILE, state_from_bytes, state_to_bytes
 from ssept.tracking import MlflowTracker, NullTracker, Tracker
-from ssept.training_job import TrainingJob, load_job_split, run_training
+from ssept.training_job import TrainingJob, load_job_split, print_progress, run_training
 
 
 def require_ray(feature: str):  # type: ignore[no-untyped-def]
@@ -77,6 +77,8 @@ class RayWorkerContext:
             return state_from_bytes((Path(directory) / STATE_FILE).read_bytes(), self.device)
 
     def report(self, metrics: dict, state: dict | None) -> None:
+        if self.rank == 0:
+            print_progress(metrics)
         self.tracker.log_metrics(metrics, step=int(metrics["epoch"]))
         if state is None:
             self._train.report(metrics)

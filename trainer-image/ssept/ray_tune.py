@@ -118,12 +118,15 @@ def run_search(
         time_attr="epoch", max_t=int(job.train["epochs"]), grace_period=grace_period, reduction_factor=2
     )
     resources = {"cpu": cpus_per_trial, "gpu": gpus_per_trial}
-    run_config_cls = getattr(tune, "RunConfig", None) or __import__("ray.train", fromlist=["RunConfig"]).RunConfig
+    try:
+        from ray.tune import RunConfig  # Ray >= 2.41
+    except ImportError:
+        from ray.train import RunConfig
     tuner = tune.Tuner(
         tune.with_resources(tune_trial, resources),
         param_space={"job": asdict(job), **to_ray_space(tune)},
         tune_config=tune.TuneConfig(metric=METRIC, mode="max", scheduler=scheduler, num_samples=num_samples),
-        run_config=run_config_cls(name=job.run_name, storage_path=storage_path, storage_filesystem=filesystem),
+        run_config=RunConfig(name=job.run_name, storage_path=storage_path, storage_filesystem=filesystem),
     )
     results = tuner.fit()
     # scope="last": judged by its final report, which is also the state its last checkpoint holds

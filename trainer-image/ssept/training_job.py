@@ -7,6 +7,7 @@ how to wrap the model for data parallelism).
 
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
@@ -65,6 +66,16 @@ class TrainingContext(Protocol):
     def report(self, metrics: dict, state: dict | None) -> None: ...
 
 
+def progress_line(metrics: dict) -> str:
+    shown = {k: v for k, v in metrics.items() if k in ("epoch", "loss", "epoch_seconds") or k.startswith("valid_")}
+    return " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items())
+
+
+def print_progress(metrics: dict) -> None:
+    """One line per epoch on stderr (stdout carries the stage's JSON result)."""
+    print(progress_line(metrics), file=sys.stderr, flush=True)
+
+
 class LocalContext:
     """Single process: checkpoints in object storage, metrics to the tracker."""
 
@@ -89,6 +100,7 @@ class LocalContext:
         return self.checkpoints.latest(self.device)
 
     def report(self, metrics: dict, state: dict | None) -> None:
+        print_progress(metrics)
         self.tracker.log_metrics(metrics, step=int(metrics["epoch"]))
         if state is not None and self.checkpoints is not None:
             self.saved.append(self.checkpoints.save(int(state["epoch"]), state))

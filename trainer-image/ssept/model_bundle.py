@@ -59,8 +59,19 @@ def fetch_bundle(storage, models_bucket: str, ref: str, target: Path, tracking_u
         mlflow, _ = _import_mlflow()
         if tracking_uri:
             mlflow.set_tracking_uri(tracking_uri)
-        return Path(mlflow.artifacts.download_artifacts(artifact_uri=ref, dst_path=str(target)))
+        downloaded = Path(mlflow.artifacts.download_artifacts(artifact_uri=ref, dst_path=str(target)))
+        return bundle_directory(downloaded, ref)
     from ssept.storage import download_prefix
 
     download_prefix(storage, models_bucket, ref.strip("/"), target)
-    return target
+    return bundle_directory(target, ref)
+
+
+def bundle_directory(root: Path, ref: str) -> Path:
+    """The directory holding bundle.json: `root` itself or its only sub-directory that has one."""
+    if (root / INFO).is_file():
+        return root
+    found = sorted(p.parent for p in root.rglob(INFO))
+    if len(found) != 1:
+        raise FileNotFoundError(f"{ref} is not a model bundle: {len(found)} {INFO} files found")
+    return found[0]

@@ -54,6 +54,12 @@ def test_missing_storage_and_mlflow_are_clear_errors(capsys, monkeypatch):
 def test_missing_input_data_is_a_clear_error(tmp_path, capsys):
     code, _, err = _run(["clean", "--dataset", "wikipedia", "--storage-root", str(tmp_path)], capsys)
     assert code == 1 and "nothing under" in err and "wikipedia.csv" in err
+    code, _, err = _run(["export", "--model", "ml-1m/missing-run", "--storage-root", str(tmp_path)], capsys)
+    assert code == 1 and "no objects under" in err and "models/ml-1m/missing-run" in err
+    (tmp_path / "models/ml-1m/not-a-bundle").mkdir(parents=True)
+    (tmp_path / "models/ml-1m/not-a-bundle/notes.txt").write_text("x")
+    code, _, err = _run(["evaluate", "--model", "ml-1m/not-a-bundle", "--storage-root", str(tmp_path)], capsys)
+    assert code == 1 and "ml-1m/not-a-bundle is not a model bundle" in err
 
 
 def test_environment_supplies_defaults(monkeypatch):

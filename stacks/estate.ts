@@ -6,8 +6,12 @@ import { ObjectStorage } from "../components/chameleon/objectStorage";
 import { Reservations } from "../components/chameleon/reservations";
 import { SiteProviders } from "../components/chameleon/siteProviders";
 import { ClusterAccess } from "../components/platform/clusterAccess";
-import { S3Access } from "../components/platform/context";
+import { PlatformContext, S3Access } from "../components/platform/context";
 import { GpuSupport } from "../components/platform/gpuSupport";
+import { Ingress } from "../components/platform/ingress";
+import { baseDomainOf, IngressRoute } from "../components/platform/ingressRoutes";
+import { LeaseEnd } from "../components/platform/leaseMetrics";
+import { Monitoring } from "../components/platform/monitoring";
 import { ChameleonCluster, PlatformConfig } from "./config";
 import { StackOutputs } from "./outputs";
 
@@ -18,6 +22,9 @@ interface ClusterLayer {
   ready: pulumi.Resource[];
   gpu: boolean;
   s3: S3Access;
+  /** The base of the UI hostnames: the configured domain, or `<ingress ip>.sslip.io`. */
+  baseDomain: pulumi.Input<string>;
+  leaseEnds?: pulumi.Input<pulumi.Input<LeaseEnd>[]>;
   outputs: StackOutputs;
 }
 
@@ -28,7 +35,7 @@ interface ClusterLayer {
 export function buildEstate(config: PlatformConfig): StackOutputs {
   const layer =
     config.cluster.mode === "chameleon" ? chameleonLayer(config, config.cluster) : existingLayer(config);
-  const outputs: StackOutputs = {
+  return {
     environment: config.environment,
     clusterMode: config.cluster.mode,
     buckets: config.buckets,
@@ -36,15 +43,57 @@ export function buildEstate(config: PlatformConfig): StackOutputs {
     s3AccessKey: layer.s3.accessKey,
     s3SecretKey: layer.s3.secretKey,
     ...layer.outputs,
+    ...platformLayer(config, layer),
   };
+}
 
+/** Everything on Kubernetes, in the cluster the cloud layer made (or the existing one). */
+function platformLayer(config: PlatformConfig, layer: ClusterLayer): StackOutputs {
   const access = new ClusterAccess("ssept", { kubeconfig: layer.kubeconfig });
-  if (layer.gpu) {
-    new GpuSupport("ssept-gpu", {
-      environment: config.environment,
-      provider: access.provider,
-      dependsOn: layer.ready,
+  const ctx: PlatformContext = { config, provider: access.provider, s3: layer.s3 };
+  const gpuSupport = layer.gpu
+    ? new GpuSupport("ssept-gpu", {
+        environment: config.environment,
+        provider: access.provider,
+        dependsOn: layer.ready,
+      })
+    : undefined;
+
+  const outputs: StackOutputs = {};
+  const routes: IngressRoute[] = [];
+  let grafanaLogin: { username: string; password: pulumi.Output<string> } | undefined;
+  if (config.features.monitoring) {
+    const monitoring = new Monitoring(
+      "ssept-monitoring",
+      {
+        ctx,
+        gpu: layer.gpu,
+        leaseEnds: layer.leaseEnds,
+        gpuDependsOn: gpuSupport ? [gpuSupport] : undefined,
+      },
+      { dependsOn: layer.ready },
+    );
+    routes.push({
+      name: "grafana",
+      service: monitoring.grafana,
+      auth: "app",
+      backend: { podSelector: { "app.kubernetes.io/name": "grafana" }, targetPort: 3000 },
     });
+    grafanaLogin = { username: "admin", password: monitoring.adminPassword };
+  }
+
+  if (routes.length > 0) {
+    const ingress = new Ingress(
+      "ssept",
+      { ctx, baseDomain: layer.baseDomain, routes },
+      { dependsOn: layer.ready },
+    );
+    outputs.grafanaUrl = ingress.urls.grafana;
+    outputs.mlflowUrl = ingress.urls.mlflow;
+    outputs.rayDashboardUrl = ingress.urls.ray;
+    outputs.argoUrl = ingress.urls.argo;
+    outputs.gatewayUrl = ingress.urls.gateway;
+    outputs.uiCredentials = { grafana: grafanaLogin, basicAuth: ingress.basicAuth };
   }
   return outputs;
 }
@@ -96,6 +145,8 @@ function chameleonLayer(config: PlatformConfig, c: ChameleonCluster): ClusterLay
     ready: cluster.installs,
     gpu: c.gpu.nodeCount > 0,
     s3: storage.s3,
+    baseDomain: network.floatingIps.ingress.address.apply((ip) => baseDomainOf(config.ingress.domain, ip)),
+    leaseEnds: reservations.leaseEnds,
     outputs: {
       kubeconfig: cluster.kubeconfig,
       ingressIp: network.floatingIps.ingress.address,
@@ -116,6 +167,7 @@ function existingLayer(config: PlatformConfig): ClusterLayer {
     kubeconfig: config.cluster.kubeconfig,
     ready: [],
     gpu: false,
+    baseDomain: baseDomainOf(config.ingress.domain, ""),
     s3: { endpoint: config.objectStore.endpoint, ...config.objectStore.credentials },
     outputs: { kubeconfig: config.cluster.kubeconfig },
   };

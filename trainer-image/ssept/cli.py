@@ -209,7 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = stages.add_parser("register", help="register an MLflow run as ssept-<dataset> and/or set an alias")
     _dataset(p)
-    p.add_argument("--run-id", help="MLflow run whose 'model' artifact becomes a new version")
+    p.add_argument("--run-id", help="MLflow run whose 'model' artifact becomes a version")
+    p.add_argument("--run-name", type=path_segment, help="the same, by the run's name (the --run-name of train)")
+    p.add_argument("--experiment", help="experiment searched for --run-name (default ssept-<dataset>)")
     p.add_argument("--model-version", help="existing version to move the alias to")
     p.add_argument("--alias", choices=ALIASES)
     _mlflow(p)
@@ -251,7 +253,8 @@ def run_stage(args: argparse.Namespace) -> dict:
     if args.stage == "register":
         from ssept.register_stage import run_register
 
-        return run_register(args.mlflow_tracking_uri, args.dataset, args.run_id, args.model_version, args.alias)
+        return run_register(args.mlflow_tracking_uri, args.dataset, args.run_id, args.model_version, args.alias,
+                            run_name=args.run_name, experiment=args.experiment)
     env = _env_from_args(args)
     if args.stage == "ingest":
         from ssept.ingest import run_ingest

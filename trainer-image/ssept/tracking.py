@@ -123,11 +123,15 @@ class MlflowTracker:
 
 
 def register_version(client, model_name: str, source: str, run_id: str) -> str:  # type: ignore[no-untyped-def]
-    """A new version of `model_name` pointing at the run's model bundle."""
+    """The version of `model_name` for this run: the existing one if the run was registered
+    before (so a retried step does not register it twice), else a new one."""
     try:
         client.get_registered_model(model_name)
     except Exception:  # MlflowException(RESOURCE_DOES_NOT_EXIST); mlflow is not imported here
         client.create_registered_model(model_name)
+    existing = client.search_model_versions(f"name='{model_name}' and run_id='{run_id}'")
+    if existing:
+        return str(max(int(v.version) for v in existing))
     version = client.create_model_version(model_name, source, run_id=run_id)
     return str(version.version)
 
@@ -141,6 +145,21 @@ class ModelRegistry:
             mlflow.set_tracking_uri(tracking_uri)
             client = client_cls(tracking_uri=tracking_uri)
         self.client = client
+
+    def find_run_id(self, experiment: str, run_name: str) -> str:
+        """The latest finished run called `run_name` (a resumed run leaves a failed one before it)."""
+        found = self.client.get_experiment_by_name(experiment)
+        if found is None:
+            raise ValueError(f"no MLflow experiment {experiment!r}")
+        runs = self.client.search_runs(
+            [found.experiment_id],
+            filter_string=f"tags.`mlflow.runName` = '{run_name}'",
+            order_by=["attributes.start_time DESC"],
+        )
+        finished = [run for run in runs if run.info.status == "FINISHED"]
+        if not finished:
+            raise ValueError(f"--run-name {run_name!r}: no finished run of that name in MLflow experiment {experiment!r}")
+        return finished[0].info.run_id
 
     def register_run(self, model_name: str, run_id: str, artifact_path: str = "model") -> str:
         run = self.client.get_run(run_id)

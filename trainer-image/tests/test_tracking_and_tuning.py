@@ -13,10 +13,24 @@ from ssept.training_job import TrainingJob
 class FakeMlflowClient:
     """Records calls; behaves like MlflowClient for the methods the adapter uses."""
 
-    def __init__(self, models=()):
+    def __init__(self, models=(), runs=()):
         self.models = {name: [] for name in models}
         self.aliases = {}
         self.metrics = []
+        self.runs = list(runs)  # (experiment, run name, status, start time, run id)
+
+    def get_experiment_by_name(self, name):
+        return SimpleNamespace(experiment_id=name) if any(r[0] == name for r in self.runs) else None
+
+    def search_runs(self, experiment_ids, filter_string, order_by):
+        name = filter_string.split("= '")[1].rstrip("'")
+        assert filter_string == f"tags.`mlflow.runName` = '{name}'" and order_by == ["attributes.start_time DESC"]
+        found = [r for r in self.runs if r[0] in experiment_ids and r[1] == name]
+        return [SimpleNamespace(info=SimpleNamespace(status=r[2], run_id=r[4])) for r in sorted(found, key=lambda r: -r[3])]
+
+    def search_model_versions(self, filter_string):
+        return [SimpleNamespace(version=i + 1) for name, versions in self.models.items()
+                for i, (_, run_id) in enumerate(versions) if filter_string == f"name='{name}' and run_id='{run_id}'"]
 
     def get_run(self, run_id):
         return SimpleNamespace(info=SimpleNamespace(artifact_uri=f"s3://mlflow-artifacts/1/{run_id}/artifacts"))
@@ -47,7 +61,7 @@ class FakeMlflowClient:
 def test_register_run_creates_the_model_and_points_at_the_bundle():
     client = FakeMlflowClient()
     result = run_register(None, "ml-1m", "run42", None, "staging", registry=ModelRegistry("unused", client))
-    assert result == {"registered_model": "ssept-ml-1m", "version": "1", "alias": "staging"}
+    assert result == {"registered_model": "ssept-ml-1m", "version": "1", "alias": "staging", "run_id": "run42"}
     assert client.models["ssept-ml-1m"] == [("s3://mlflow-artifacts/1/run42/artifacts/model", "run42")]
     assert client.aliases[("ssept-ml-1m", "staging")] == "1"
 
@@ -66,11 +80,29 @@ def test_promotion_moves_an_alias_to_an_existing_version():
 @pytest.mark.parametrize(
     "run_id, version, alias, message",
     [("r", "1", None, "exactly one of --run-id"), (None, None, "staging", "exactly one of --run-id"),
+     (None, None, None, "or --model-version"),
      (None, "3", None, "--model-version without --alias"), ("r", None, "prod", "--alias 'prod'")],
 )
 def test_register_argument_errors(run_id, version, alias, message):
     with pytest.raises(ValueError, match=message):
         run_register(None, "ml-1m", run_id, version, alias, registry=ModelRegistry("unused", FakeMlflowClient()))
+
+
+def test_register_by_run_name_takes_the_latest_finished_run_and_is_idempotent():
+    client = FakeMlflowClient(runs=[
+        ("ssept-ml-1m", "wf-1", "FAILED", 1, "run-a"),  # lost mid-run, then resumed under the same name
+        ("ssept-ml-1m", "wf-1", "FINISHED", 2, "run-b"),
+        ("ssept-ml-1m", "wf-2", "FINISHED", 3, "run-c"),
+    ])
+    registry = ModelRegistry("unused", client)
+    first = run_register(None, "ml-1m", None, None, None, registry=registry, run_name="wf-1")
+    again = run_register(None, "ml-1m", None, None, "canary", registry=registry, run_name="wf-1")
+    assert first["run_id"] == again["run_id"] == "run-b" and first["version"] == again["version"] == "1"
+    assert len(client.models["ssept-ml-1m"]) == 1 and client.aliases[("ssept-ml-1m", "canary")] == "1"
+    with pytest.raises(ValueError, match="--run-name 'wf-9': no finished run"):
+        run_register(None, "ml-1m", None, None, None, registry=registry, run_name="wf-9")
+    with pytest.raises(ValueError, match="no MLflow experiment 'ssept-wikipedia'"):
+        run_register(None, "wikipedia", None, None, None, registry=registry, run_name="wf-1")
 
 
 def test_tracker_logs_only_numeric_metrics_with_their_epoch():

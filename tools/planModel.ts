@@ -126,7 +126,7 @@ function manifestsByNamespace(
 ): Record<string, Record<string, unknown>[]> {
   const result: Record<string, Record<string, unknown>[]> = {};
   for (const r of records) {
-    const manifest = toManifest(r);
+    const manifest = toManifest(r) ?? helmReleaseManifest(r);
     if (!manifest) continue;
     const masked = scrub(maskSecretData(manifest)) as Record<string, unknown>;
     const metadata = (masked.metadata ?? {}) as { namespace?: string };
@@ -136,6 +136,26 @@ function manifestsByNamespace(
     (result[ns] ??= []).push(masked);
   }
   return result;
+}
+
+/**
+ * A Helm release renders its objects in the cluster, so offline the plan shows the release itself:
+ * chart, pinned version, repository and the merged values.
+ */
+function helmReleaseManifest(r: ResourceRecord): Record<string, unknown> | undefined {
+  if (r.type !== "kubernetes:helm.sh/v3:Release") return undefined;
+  const i = r.inputs as Record<string, unknown>;
+  return {
+    apiVersion: "helm.sh/v3",
+    kind: "HelmRelease",
+    metadata: { name: i.name ?? r.name, namespace: i.namespace },
+    spec: {
+      chart: i.chart,
+      version: i.version,
+      repository: (i.repositoryOpts as { repo?: string } | undefined)?.repo,
+      values: i.values,
+    },
+  };
 }
 
 function maskSecretData(manifest: Record<string, unknown>): Record<string, unknown> {

@@ -292,7 +292,7 @@ function componentEdges(
   const edges = new Set<string>();
   for (const r of records) {
     const from = componentOf(r);
-    for (const dep of r.dependencies) {
+    for (const dep of [...r.dependencies, ...(r.provider ? [r.provider] : [])]) {
       const target = byUrn.get(dep);
       if (!target) continue;
       const to = componentOf(target);

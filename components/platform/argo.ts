@@ -1,0 +1,154 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { trainingPipeline, WORKFLOW_TEMPLATE_NAME } from "./argoPipeline";
+import { argoPolicies, pipelinePolicies, WORKFLOW_RULES } from "./argoPolicies";
+import {
+  ARGO_CHART_DIR,
+  ARGO_POD_LABELS,
+  ARGO_SERVER,
+  argoChartValues,
+  WORKFLOW_SERVICE_ACCOUNT,
+} from "./argoValues";
+import { NAMESPACES, PlatformContext, ServiceRef } from "./context";
+import { chartRelease } from "./helmRelease";
+import { platformNamespace } from "./namespace";
+import { PolicyDraft } from "./trafficRules";
+import { RAY_CLUSTER_NAME } from "./rayCluster";
+import { s3CredentialsSecret } from "./s3Credentials";
+
+export interface ArgoArgs {
+  ctx: PlatformContext;
+  /** MLflow's in-cluster URL (`Mlflow.trackingUri`), for the register and evaluate steps. */
+  mlflowTrackingUri: pulumi.Input<string>;
+  /** The namespace of the RayCluster (`Ray.namespace`), where the train step creates its RayJob. */
+  rayNamespace: pulumi.Input<string>;
+  /** The RayCluster the train step submits to (`Ray.clusterName`). */
+  rayClusterName?: string;
+  /** Whether the estate has GPU nodes: the default of the pipeline's gpusPerWorker (1 or 0). */
+  gpu?: boolean;
+}
+
+/**
+ * Argo Workflows (controller and server, auth mode `server` behind the ingress's basic auth) and
+ * the training pipeline: a WorkflowTemplate in the pipeline namespace, run by a service account that
+ * may only report its steps, read pods and logs, and create RayJobs in the ray namespace.
+ */
+export class Argo extends pulumi.ComponentResource {
+  public readonly namespace: pulumi.Output<string>;
+  /** Where workflows run. */
+  public readonly pipelineNamespace: pulumi.Output<string>;
+  /** The Argo UI and API, for the ingress. */
+  public readonly ui: ServiceRef;
+  public readonly uiBackend: { podSelector: Record<string, string>; targetPort: number };
+  public readonly workflowTemplateName: string;
+  public readonly serviceAccountName: string;
+
+  constructor(name: string, args: ArgoArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("ssept:platform:Argo", name, {}, opts);
+    const { config, provider } = args.ctx;
+    const argoNs = platformNamespace({ name: NAMESPACES.argo, provider, parent: this });
+    const pipelineNs = platformNamespace({ name: NAMESPACES.pipeline, provider, parent: this });
+    const pipeline = NAMESPACES.pipeline;
+    const inPipeline = { parent: this, provider, dependsOn: [pipelineNs] };
+
+    const s3Secret = s3CredentialsSecret(`${name}-s3-credentials`, {
+      namespace: pipelineNs.metadata.name,
+      s3: args.ctx.s3,
+      buckets: config.buckets,
+      provider,
+      parent: this,
+    });
+
+    const account = new k8s.core.v1.ServiceAccount(
+      `${name}-workflow-sa`,
+      {
+        metadata: { name: WORKFLOW_SERVICE_ACCOUNT, namespace: pipeline },
+        automountServiceAccountToken: true,
+      },
+      inPipeline,
+    );
+    const subjects = [{ kind: "ServiceAccount", name: WORKFLOW_SERVICE_ACCOUNT, namespace: pipeline }];
+    const grant = (
+      role: string,
+      namespace: pulumi.Input<string>,
+      rules: typeof WORKFLOW_RULES.ray,
+      dependsOn: pulumi.Resource[],
+    ) => {
+      const r = new k8s.rbac.v1.Role(
+        `${name}-${role}-role`,
+        { metadata: { name: WORKFLOW_SERVICE_ACCOUNT, namespace }, rules },
+        { parent: this, provider, dependsOn },
+      );
+      return new k8s.rbac.v1.RoleBinding(
+        `${name}-${role}-binding`,
+        {
+          metadata: { name: WORKFLOW_SERVICE_ACCOUNT, namespace },
+          roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: WORKFLOW_SERVICE_ACCOUNT },
+          subjects,
+        },
+        { parent: this, provider, dependsOn: [...dependsOn, r] },
+      );
+    };
+    const pipelineGrant = grant("pipeline", pipeline, WORKFLOW_RULES.pipeline, [pipelineNs]);
+    const rayGrant = grant("rayjobs", args.rayNamespace, WORKFLOW_RULES.ray, []);
+
+    const release = chartRelease(`${name}-workflows`, {
+      chartDir: ARGO_CHART_DIR,
+      namespace: argoNs.metadata.name,
+      environment: config.environment,
+      computedValues: argoChartValues(pipeline, config.features.monitoring),
+      provider,
+      parent: this,
+      dependsOn: [argoNs, pipelineNs],
+    });
+
+    const template = pulumi
+      .all([args.mlflowTrackingUri, args.rayNamespace])
+      .apply(([mlflowTrackingUri, rayNamespace]) =>
+        trainingPipeline({
+          pipelineNamespace: pipeline,
+          serviceAccount: WORKFLOW_SERVICE_ACCOUNT,
+          image: config.images.trainer,
+          mlflowTrackingUri,
+          rayNamespace,
+          rayClusterName: args.rayClusterName ?? RAY_CLUSTER_NAME,
+          gpu: args.gpu ?? false,
+        }),
+      );
+    // The CRD comes with the chart; the steps need their account, its grants and the S3 Secret.
+    new k8s.apiextensions.CustomResource(
+      `${name}-training-pipeline`,
+      {
+        apiVersion: "argoproj.io/v1alpha1",
+        kind: "WorkflowTemplate",
+        metadata: template.metadata,
+        spec: template.spec,
+      },
+      { parent: this, provider, dependsOn: [release, account, pipelineGrant, rayGrant, s3Secret] },
+    );
+
+    const declare = (policies: PolicyDraft[], namespace: string, ns: k8s.core.v1.Namespace) => {
+      for (const policy of policies) {
+        new k8s.networking.v1.NetworkPolicy(
+          `${name}-netpol-${policy.name}`,
+          { metadata: { name: policy.name, namespace }, spec: policy.spec },
+          { parent: this, provider, dependsOn: [ns] },
+        );
+      }
+    };
+    declare(argoPolicies(config), NAMESPACES.argo, argoNs);
+    declare(pipelinePolicies(config), pipeline, pipelineNs);
+
+    this.namespace = argoNs.metadata.name;
+    this.pipelineNamespace = pipelineNs.metadata.name;
+    this.ui = { namespace: NAMESPACES.argo, name: ARGO_SERVER.name, port: ARGO_SERVER.port };
+    this.uiBackend = { podSelector: { ...ARGO_POD_LABELS.server }, targetPort: ARGO_SERVER.port };
+    this.workflowTemplateName = WORKFLOW_TEMPLATE_NAME;
+    this.serviceAccountName = WORKFLOW_SERVICE_ACCOUNT;
+    this.registerOutputs({
+      namespace: this.namespace,
+      pipelineNamespace: this.pipelineNamespace,
+      workflowTemplateName: this.workflowTemplateName,
+    });
+  }
+}

@@ -1,0 +1,100 @@
+import * as k8s from "@pulumi/kubernetes";
+import { PlatformConfig } from "../../stacks/config";
+import { ARGO_CONTROLLER_METRICS_PORT, ARGO_POD_LABELS, ARGO_SERVER } from "./argoValues";
+import { NAMESPACES } from "./context";
+import { MLFLOW_LABELS, MLFLOW_SERVER } from "./mlflowManifests";
+import {
+  apiServerEgressRule,
+  ingressControllerPeer,
+  namespacePeer,
+  PolicyDraft,
+  prometheusPeer,
+  s3EgressRule,
+  tcp,
+} from "./trafficRules";
+
+type PolicyRule = k8s.types.input.rbac.v1.PolicyRule;
+
+/**
+ * What the workflow service account may do, per namespace:
+ * - pipeline: report step results (the executor's WorkflowTaskResults) and read pods and logs;
+ * - ray: create RayJobs and watch them until they finish (the train step). Nothing else in ray.
+ */
+export const WORKFLOW_RULES: { pipeline: PolicyRule[]; ray: PolicyRule[] } = {
+  pipeline: [
+    { apiGroups: ["argoproj.io"], resources: ["workflowtaskresults"], verbs: ["create", "patch"] },
+    { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch"] },
+    { apiGroups: [""], resources: ["pods/log"], verbs: ["get", "list", "watch"] },
+  ],
+  ray: [{ apiGroups: ["ray.io"], resources: ["rayjobs"], verbs: ["create", "get", "list", "watch"] }],
+};
+
+/** The pipeline step that downloads datasets from their upstream sites. */
+export const DOWNLOADING_STEP_LABELS = { "app.kubernetes.io/component": "ingest" } as const;
+
+/**
+ * The flows of the argo namespace (controller, server) on top of its default deny and DNS egress:
+ * the server from the ingress controller, the controller's metrics from Prometheus, both to the
+ * API server.
+ */
+export function argoPolicies(config: PlatformConfig): PolicyDraft[] {
+  return [
+    {
+      name: "argo-server",
+      spec: {
+        podSelector: { matchLabels: { ...ARGO_POD_LABELS.server } },
+        policyTypes: ["Ingress", "Egress"],
+        ingress: [{ from: [ingressControllerPeer()], ports: tcp(ARGO_SERVER.port) }],
+        egress: [apiServerEgressRule(config)],
+      },
+    },
+    {
+      name: "argo-workflow-controller",
+      spec: {
+        podSelector: { matchLabels: { ...ARGO_POD_LABELS.controller } },
+        policyTypes: ["Ingress", "Egress"],
+        ingress: [{ from: [prometheusPeer()], ports: tcp(ARGO_CONTROLLER_METRICS_PORT) }],
+        egress: [apiServerEgressRule(config)],
+      },
+    },
+  ];
+}
+
+/**
+ * The flows of the pipeline namespace, where every pod is a workflow step: no ingress; out to
+ * MLflow, the object store and the API server (the executor reports results and the train step
+ * creates its RayJob through it). The ingest step also fetches datasets over HTTPS from anywhere.
+ */
+export function pipelinePolicies(config: PlatformConfig): PolicyDraft[] {
+  return [
+    {
+      name: "workflow-steps",
+      spec: {
+        podSelector: {},
+        policyTypes: ["Ingress", "Egress"],
+        ingress: [],
+        egress: [
+          {
+            to: [
+              {
+                ...namespacePeer(NAMESPACES.mlflow),
+                podSelector: { matchLabels: { ...MLFLOW_LABELS.server } },
+              },
+            ],
+            ports: tcp(MLFLOW_SERVER.port),
+          },
+          s3EgressRule(config.objectStore.endpoint),
+          apiServerEgressRule(config),
+        ],
+      },
+    },
+    {
+      name: "ingest-downloads",
+      spec: {
+        podSelector: { matchLabels: { ...DOWNLOADING_STEP_LABELS } },
+        policyTypes: ["Egress"],
+        egress: [{ to: [{ ipBlock: { cidr: "0.0.0.0/0" } }], ports: tcp(443) }],
+      },
+    },
+  ];
+}

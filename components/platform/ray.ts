@@ -1,0 +1,135 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { NAMESPACES, PlatformContext, ServiceRef } from "./context";
+import { chartRelease, Values } from "./helmRelease";
+import { platformNamespace } from "./namespace";
+import {
+  DASHBOARD_SERVICE,
+  dashboardService,
+  RAY_CLUSTER_NAME,
+  RAY_LABELS,
+  RAY_PORTS,
+  rayCluster,
+  rayPodMonitor,
+} from "./rayCluster";
+import { rayPolicies } from "./rayPolicies";
+import { RAY_API_VERSION } from "./rayTypes";
+import { s3CredentialsSecret } from "./s3Credentials";
+
+export const KUBERAY_CHART_DIR = "kuberay-operator";
+
+export interface RayArgs {
+  ctx: PlatformContext;
+  /** MLflow's in-cluster URL (`Mlflow.trackingUri`). */
+  mlflowTrackingUri: pulumi.Input<string>;
+  /**
+   * Grafana and Prometheus as the Ray dashboard's backend reaches them (`Monitoring.grafanaInternalUrl`,
+   * `Monitoring.prometheusUrl`); left out without monitoring, the dashboard then shows no charts.
+   */
+  grafanaHost?: pulumi.Input<string>;
+  prometheusHost?: pulumi.Input<string>;
+  /** Grafana as a browser reaches it, for the dashboard's embedded panels; optional. */
+  grafanaIframeHost?: pulumi.Input<string>;
+  /** Whether the estate has GPU nodes; the GPU worker group exists only then. */
+  gpu: boolean;
+}
+
+/** The KubeRay operator's values that come from config; merged over charts/kuberay-operator/values.yaml. */
+export function kuberayValues(namespace: string, monitoring: boolean): Values {
+  return {
+    watchNamespace: [namespace],
+    metrics: { enabled: true, serviceMonitor: { enabled: monitoring, namespace } },
+  };
+}
+
+/**
+ * KubeRay (operator chart) and the estate's RayCluster: head with dashboard and autoscaler, a CPU
+ * worker group and, with GPU nodes, a GPU worker group; checkpoints go to the ray-checkpoints bucket
+ * through the namespace's s3-credentials Secret. RayJobs (the pipeline's training step) run on it.
+ */
+export class Ray extends pulumi.ComponentResource {
+  public readonly namespace: pulumi.Output<string>;
+  /** The Ray dashboard, for the ingress. */
+  public readonly ui: ServiceRef;
+  public readonly uiBackend: { podSelector: Record<string, string>; targetPort: number };
+  /** The RayCluster's name: RayJobs select it with `ray.io/cluster`. */
+  public readonly clusterName: string;
+  /** The dashboard (and Ray Jobs API) inside the cluster. */
+  public readonly dashboardUrl: string;
+
+  constructor(name: string, args: RayArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("ssept:platform:Ray", name, {}, opts);
+    const { config, provider } = args.ctx;
+    const namespace = NAMESPACES.ray;
+    const ns = platformNamespace({ name: namespace, provider, parent: this });
+    const child = { parent: this, provider, dependsOn: [ns] };
+
+    const s3Secret = s3CredentialsSecret(`${name}-s3-credentials`, {
+      namespace: ns.metadata.name,
+      s3: args.ctx.s3,
+      buckets: config.buckets,
+      provider,
+      parent: this,
+    });
+
+    const operator = chartRelease(`${name}-kuberay-operator`, {
+      chartDir: KUBERAY_CHART_DIR,
+      namespace: ns.metadata.name,
+      environment: config.environment,
+      computedValues: kuberayValues(namespace, config.features.monitoring),
+      provider,
+      parent: this,
+      dependsOn: [ns],
+    });
+
+    const spec = pulumi
+      .all([args.mlflowTrackingUri, args.grafanaHost, args.prometheusHost, args.grafanaIframeHost])
+      .apply(([mlflowTrackingUri, grafanaHost, prometheusHost, grafanaIframeHost]) =>
+        rayCluster({
+          namespace,
+          image: config.images.trainer,
+          ray: config.ray,
+          gpu: args.gpu,
+          mlflowTrackingUri,
+          grafanaHost,
+          prometheusHost,
+          grafanaIframeHost,
+        }),
+      );
+    // The operator's CRDs must exist before the RayCluster; the Secret before its pods start.
+    new k8s.apiextensions.CustomResource(
+      `${name}-cluster`,
+      { apiVersion: RAY_API_VERSION, kind: "RayCluster", metadata: spec.metadata, spec: spec.spec },
+      { ...child, dependsOn: [ns, operator, s3Secret] },
+    );
+    new k8s.core.v1.Service(`${name}-dashboard`, dashboardService(namespace), child);
+
+    for (const policy of rayPolicies(config)) {
+      new k8s.networking.v1.NetworkPolicy(
+        `${name}-netpol-${policy.name}`,
+        { metadata: { name: policy.name, namespace }, spec: policy.spec },
+        child,
+      );
+    }
+
+    if (config.features.monitoring) {
+      new k8s.apiextensions.CustomResource(
+        `${name}-pod-monitor`,
+        { apiVersion: "monitoring.coreos.com/v1", kind: "PodMonitor", ...rayPodMonitor(namespace) },
+        child,
+      );
+    }
+
+    this.namespace = ns.metadata.name;
+    this.clusterName = RAY_CLUSTER_NAME;
+    this.ui = { namespace, name: DASHBOARD_SERVICE.name, port: DASHBOARD_SERVICE.port };
+    this.uiBackend = { podSelector: { ...RAY_LABELS.head }, targetPort: RAY_PORTS.dashboard };
+    this.dashboardUrl = `http://${DASHBOARD_SERVICE.name}.${namespace}.svc.cluster.local:${DASHBOARD_SERVICE.port}`;
+    this.registerOutputs({
+      namespace: this.namespace,
+      clusterName: this.clusterName,
+      dashboardUrl: this.dashboardUrl,
+      operator: operator.name,
+    });
+  }
+}

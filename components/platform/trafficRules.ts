@@ -1,0 +1,76 @@
+import * as k8s from "@pulumi/kubernetes";
+import { PlatformConfig } from "../../stacks/config";
+import { NAMESPACES } from "./context";
+
+export type NetworkPolicySpec = k8s.types.input.networking.v1.NetworkPolicySpec;
+type Peer = k8s.types.input.networking.v1.NetworkPolicyPeer;
+type PolicyPort = { protocol: "TCP"; port: number };
+
+/** One NetworkPolicy of a component: its name and spec; the component adds the namespace. */
+export interface PolicyDraft {
+  name: string;
+  spec: NetworkPolicySpec;
+}
+
+/** Pods of kube-prometheus-stack's Prometheus, the one scraper of the estate. */
+export const PROMETHEUS_POD_LABELS = { "app.kubernetes.io/name": "prometheus" } as const;
+/** k3s runs Traefik, the ingress controller, in kube-system with this label. */
+export const TRAEFIK_POD_LABELS = { "app.kubernetes.io/name": "traefik" } as const;
+/** The API server listens on 6443 on the server node; pods reach it through the `kubernetes` Service on 443. */
+export const API_SERVER_PORTS = [443, 6443] as const;
+/** ClusterIP of the `kubernetes` Service in k3s's default service range, for CNIs that filter before DNAT. */
+export const K3S_API_SERVICE_CIDR = "10.43.0.1/32";
+
+export const tcp = (...ports: number[]): PolicyPort[] => ports.map((port) => ({ protocol: "TCP", port }));
+
+export function namespacePeer(namespace: string): Peer {
+  return { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": namespace } } };
+}
+
+export function podPeer(labels: Readonly<Record<string, string>>): Peer {
+  return { podSelector: { matchLabels: { ...labels } } };
+}
+
+export function prometheusPeer(): Peer {
+  return {
+    ...namespacePeer(NAMESPACES.monitoring),
+    podSelector: { matchLabels: { ...PROMETHEUS_POD_LABELS } },
+  };
+}
+
+export function ingressControllerPeer(): Peer {
+  return { ...namespacePeer(NAMESPACES.ingress), podSelector: { matchLabels: { ...TRAEFIK_POD_LABELS } } };
+}
+
+/**
+ * The port S3 clients connect to: the endpoint's explicit port (Ceph RGW at Chameleon serves 7480),
+ * else the scheme's default.
+ */
+export function s3Port(endpoint: string): number {
+  const url = new URL(endpoint);
+  if (url.port !== "") return Number(url.port);
+  return url.protocol === "http:" ? 80 : 443;
+}
+
+/**
+ * Egress to the object store. Its address is a public name resolved at run time, so any address is
+ * allowed, on the endpoint's port only.
+ */
+export function s3EgressRule(endpoint: string) {
+  return { to: [{ ipBlock: { cidr: "0.0.0.0/0" } }], ports: tcp(s3Port(endpoint)) };
+}
+
+/**
+ * Egress to the API server. After kube-proxy's DNAT the destination is a node address on 6443:
+ * the Chameleon subnet, or any address when the cluster is not ours and its nodes are unknown.
+ */
+export function apiServerEgressRule(config: PlatformConfig) {
+  const to =
+    config.cluster.mode === "chameleon"
+      ? [
+          { ipBlock: { cidr: config.cluster.network.subnetCidr } },
+          { ipBlock: { cidr: K3S_API_SERVICE_CIDR } },
+        ]
+      : [{ ipBlock: { cidr: "0.0.0.0/0" } }];
+  return { to, ports: tcp(...API_SERVER_PORTS) };
+}

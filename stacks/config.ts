@@ -311,6 +311,9 @@ export function loadConfig(raw: Record<string, string>, options: LoadOptions = {
       "enableRay and enableMlflow to be true too: the pipeline trains on Ray and registers in MLflow",
     );
   }
+  if (v.enableRay && !v.enableMlflow) {
+    fail("enableRay", true, "enableMlflow to be true too: Ray jobs log runs and models to MLflow");
+  }
   if (v.enableSimulator && !v.enableServing) {
     fail(
       "enableSimulator",

@@ -7,11 +7,14 @@ import { Reservations } from "../components/chameleon/reservations";
 import { SiteProviders } from "../components/chameleon/siteProviders";
 import { ClusterAccess } from "../components/platform/clusterAccess";
 import { PlatformContext, S3Access } from "../components/platform/context";
+import { Argo } from "../components/platform/argo";
 import { GpuSupport } from "../components/platform/gpuSupport";
 import { Ingress } from "../components/platform/ingress";
 import { baseDomainOf, IngressRoute } from "../components/platform/ingressRoutes";
 import { LeaseEnd } from "../components/platform/leaseMetrics";
+import { Mlflow } from "../components/platform/mlflow";
 import { Monitoring } from "../components/platform/monitoring";
+import { Ray } from "../components/platform/ray";
 import { ChameleonCluster, PlatformConfig } from "./config";
 import { StackOutputs } from "./outputs";
 
@@ -62,8 +65,9 @@ function platformLayer(config: PlatformConfig, layer: ClusterLayer): StackOutput
   const outputs: StackOutputs = {};
   const routes: IngressRoute[] = [];
   let grafanaLogin: { username: string; password: pulumi.Output<string> } | undefined;
+  let monitoring: Monitoring | undefined;
   if (config.features.monitoring) {
-    const monitoring = new Monitoring(
+    monitoring = new Monitoring(
       "ssept-monitoring",
       {
         ctx,
@@ -80,6 +84,44 @@ function platformLayer(config: PlatformConfig, layer: ClusterLayer): StackOutput
       backend: { podSelector: { "app.kubernetes.io/name": "grafana" }, targetPort: 3000 },
     });
     grafanaLogin = { username: "admin", password: monitoring.adminPassword };
+  }
+
+  const mlflow = config.features.mlflow
+    ? new Mlflow("ssept-mlflow", { ctx }, { dependsOn: layer.ready })
+    : undefined;
+  if (mlflow) routes.push({ name: "mlflow", service: mlflow.ui, auth: "basic", backend: mlflow.uiBackend });
+
+  // enableRay requires enableMlflow (stacks/config.ts): Ray jobs log to MLflow.
+  const ray =
+    config.features.ray && mlflow
+      ? new Ray(
+          "ssept-ray",
+          {
+            ctx,
+            gpu: layer.gpu,
+            mlflowTrackingUri: mlflow.trackingUri,
+            grafanaHost: monitoring?.grafanaInternalUrl,
+            prometheusHost: monitoring?.prometheusUrl,
+          },
+          { dependsOn: [...layer.ready, ...(gpuSupport ? [gpuSupport] : [])] },
+        )
+      : undefined;
+  if (ray) routes.push({ name: "ray", service: ray.ui, auth: "basic", backend: ray.uiBackend });
+
+  // enableArgo requires enableRay and enableMlflow (stacks/config.ts), so both exist here.
+  if (config.features.argo && mlflow && ray) {
+    const argo = new Argo(
+      "ssept-argo",
+      {
+        ctx,
+        mlflowTrackingUri: mlflow.trackingUri,
+        rayNamespace: ray.namespace,
+        rayClusterName: ray.clusterName,
+        gpu: layer.gpu,
+      },
+      { dependsOn: layer.ready },
+    );
+    routes.push({ name: "argo", service: argo.ui, auth: "basic", backend: argo.uiBackend });
   }
 
   if (routes.length > 0) {

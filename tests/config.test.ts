@@ -153,6 +153,7 @@ const BAD: [string, Record<string, string | null>, string, RegExp][] = [
   ["ACME without a domain", { tlsMode: "acme", acmeEmail: "ops@example.org" }, "domain", /tlsMode is acme/],
   ["a bad domain", { domain: "ML_Platform" }, "domain", /DNS name/],
   ["Argo without Ray", { enableRay: "false" }, "enableArgo", /enableRay and enableMlflow/],
+  ["Ray without MLflow", { enableMlflow: "false", enableArgo: "false" }, "enableRay", /enableMlflow/],
   ["simulator without serving", { enableServing: "false" }, "enableSimulator", /enableServing/],
   [
     "min above max",

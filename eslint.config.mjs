@@ -11,7 +11,8 @@ export default tseslint.config(
       "no-restricted-syntax": [
         "error",
         {
-          selector: "MemberExpression[object.object.name='pulumi'][object.property.name='runtime'][property.name='getStack']",
+          selector:
+            "MemberExpression[object.object.name='pulumi'][object.property.name='runtime'][property.name='getStack']",
           message: "Components must not branch on the stack name; put the difference in config.",
         },
       ],

@@ -296,9 +296,12 @@ describe("Monitoring, other estates", () => {
   });
 
   test("no GPU, no leases, no MLflow: no DCGM exporter, no lease exporter, no MLflow rules", async () => {
-    const b = await build(stackConfig("staging", { enableMlflow: "false", enableArgo: "false" }), {
-      gpu: false,
-    });
+    const b = await build(
+      stackConfig("staging", { enableMlflow: "false", enableArgo: "false", enableRay: "false" }),
+      {
+        gpu: false,
+      },
+    );
     expect(ofType(b, RELEASE).map((r) => r.name)).toEqual(["monitoring-kube-prometheus-stack"]);
     expect(b.resources.filter((r) => r.name.startsWith("monitoring-lease-metrics"))).toEqual([]);
     expect(ofType(b, SERVICE_MONITOR)).toEqual([]);

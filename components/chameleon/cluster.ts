@@ -100,6 +100,8 @@ interface StepArgs {
   environment?: Record<string, pulumi.Input<string>>;
   /** Instances whose replacement makes the step run again, besides the host's. */
   alsoAfterReplacing?: openstack.compute.Instance[];
+  /** Values whose change makes the step run again, besides its script and machines. */
+  alsoWhenChanged?: pulumi.Input<string>[];
   dependsOn: pulumi.Resource[];
   /** `delete`: the script runs when the step is destroyed (or replaced), not when it is created. */
   runOn?: "create" | "delete";
@@ -110,8 +112,10 @@ interface StepArgs {
  * The k3s cluster on Chameleon: one server and `agentCount` agents from the reserved VM flavors,
  * GPU agents while a GPU window is active, and a Cinder volume on the server for persistent
  * volumes. Nodes are installed over SSH with remote.Command, each step a script in `scripts/`;
- * the order is: volume attach → prepare-volume → install-server → agents and GPU agents in
- * parallel → read-kubeconfig. `kubeconfig` (secret) points at the server's floating IP.
+ * the order is: volume attach → prepare-volume → install-k3s (server) → install-k3s on agents and
+ * GPU agents in parallel → read-kubeconfig. A GPU node installs the NVIDIA container toolkit before
+ * its k3s (while the server installs) and checks the nvidia runtime k3s found after it.
+ * `kubeconfig` (secret) points at the server's floating IP.
  */
 export class K3sCluster extends pulumi.ComponentResource {
   public readonly kubeconfig: pulumi.Output<string>;
@@ -121,6 +125,7 @@ export class K3sCluster extends pulumi.ComponentResource {
   public readonly dataVolumeId: pulumi.Output<string>;
   public readonly serverInstall: command.remote.Command;
   public readonly agentInstalls: command.remote.Command[];
+  /** The k3s install of each GPU node; its toolkit install comes before it, its runtime check after. */
   public readonly gpuInstalls: command.remote.Command[];
   /** Every install step and the kubeconfig read: depend on these to run after the cluster is up. */
   public readonly installs: pulumi.Resource[];
@@ -199,7 +204,8 @@ export class K3sCluster extends pulumi.ComponentResource {
       dependsOn: [attach, acceptEnv.get(server)!],
     });
 
-    const k3s = (k3sConfig: pulumi.Input<string>) => ({
+    const k3s = (role: "server" | "agent", k3sConfig: pulumi.Input<string>) => ({
+      SSEPT_K3S_ROLE: role,
       SSEPT_K3S_VERSION: config.k3sVersion,
       SSEPT_K3S_TOKEN: joinToken,
       SSEPT_K3S_CONFIG: k3sConfig,
@@ -207,8 +213,9 @@ export class K3sCluster extends pulumi.ComponentResource {
     const serverPublicIp = server.publicIp!;
     this.serverInstall = this.step("server-install", {
       host: server,
-      script: "install-server",
+      script: "install-k3s",
       environment: k3s(
+        "server",
         pulumi
           .all([server.privateIp, serverPublicIp])
           .apply(([privateIp, publicIp]) =>
@@ -234,24 +241,41 @@ export class K3sCluster extends pulumi.ComponentResource {
     this.agentInstalls = agents.map((agent) =>
       this.step(`${agent.plan.key}-install`, {
         host: agent,
-        script: "install-agent",
-        environment: k3s(agentConfig(agent, false)),
+        script: "install-k3s",
+        environment: k3s("agent", agentConfig(agent, false)),
         alsoAfterReplacing: [server.instance],
         dependsOn: [this.serverInstall, acceptEnv.get(agent)!],
       }),
     );
-    this.gpuInstalls = gpus.map((gpu) =>
-      this.step(`${gpu.plan.key}-install`, {
+    const gpuRuntimeChecks: command.remote.Command[] = [];
+    this.gpuInstalls = gpus.map((gpu) => {
+      // k3s adds the nvidia runtime to containerd only when it finds the toolkit at start.
+      const toolkit = this.step(`${gpu.plan.key}-install-nvidia-toolkit`, {
         host: gpu,
-        script: "install-gpu-agent",
-        environment: {
-          ...k3s(agentConfig(gpu, true)),
-          SSEPT_NVIDIA_CTK_VERSION: NVIDIA_CONTAINER_TOOLKIT_VERSION,
-        },
+        script: "install-nvidia-toolkit",
+        environment: { SSEPT_NVIDIA_CTK_VERSION: NVIDIA_CONTAINER_TOOLKIT_VERSION },
+        dependsOn: [acceptEnv.get(gpu)!],
+      });
+      const k3sConfig = agentConfig(gpu, true);
+      const install = this.step(`${gpu.plan.key}-install`, {
+        host: gpu,
+        script: "install-k3s",
+        environment: k3s("agent", k3sConfig),
         alsoAfterReplacing: [server.instance],
-        dependsOn: [this.serverInstall, acceptEnv.get(gpu)!],
-      }),
-    );
+        dependsOn: [this.serverInstall, acceptEnv.get(gpu)!, toolkit],
+      });
+      // Reads the containerd config k3s writes at start, so it runs again whenever k3s may have restarted.
+      gpuRuntimeChecks.push(
+        this.step(`${gpu.plan.key}-check-nvidia-runtime`, {
+          host: gpu,
+          script: "check-nvidia-runtime",
+          alsoAfterReplacing: [server.instance],
+          alsoWhenChanged: [config.k3sVersion, k3sConfig, NVIDIA_CONTAINER_TOOLKIT_VERSION],
+          dependsOn: [install],
+        }),
+      );
+      return install;
+    });
     // When a GPU node goes (its window ended, or it was replaced), the server forgets it.
     gpus.forEach((gpu, i) =>
       this.step(`${gpu.plan.key}-deregister`, {
@@ -267,7 +291,7 @@ export class K3sCluster extends pulumi.ComponentResource {
     const readKubeconfig = this.step("server-read-kubeconfig", {
       host: server,
       script: "read-kubeconfig",
-      dependsOn: [this.serverInstall, ...this.agentInstalls, ...this.gpuInstalls],
+      dependsOn: [this.serverInstall, ...this.agentInstalls, ...this.gpuInstalls, ...gpuRuntimeChecks],
       secretStdout: true,
     });
 
@@ -279,7 +303,13 @@ export class K3sCluster extends pulumi.ComponentResource {
     this.serverPublicIp = serverPublicIp;
     this.serverPrivateIp = server.privateIp;
     this.dataVolumeId = volume.id;
-    this.installs = [this.serverInstall, ...this.agentInstalls, ...this.gpuInstalls, readKubeconfig];
+    this.installs = [
+      this.serverInstall,
+      ...this.agentInstalls,
+      ...this.gpuInstalls,
+      ...gpuRuntimeChecks,
+      readKubeconfig,
+    ];
     this.nodes = pulumi.all(
       [...machines.values()].map((m) =>
         pulumi.all([m.privateIp, m.publicIp]).apply(([privateIp, publicIp]): ClusterNode => ({
@@ -384,7 +414,12 @@ export class K3sCluster extends pulumi.ComponentResource {
         stdin: script.content,
         environment,
         // The script's hash, and the instances whose replacement means a fresh machine to set up.
-        triggers: [script.sha256, a.host.instance.id, ...(a.alsoAfterReplacing ?? []).map((i) => i.id)],
+        triggers: [
+          script.sha256,
+          a.host.instance.id,
+          ...(a.alsoAfterReplacing ?? []).map((i) => i.id),
+          ...(a.alsoWhenChanged ?? []),
+        ],
         addPreviousOutputInEnv: false,
         logging: a.secretStdout ? "stderr" : "stdoutAndStderr",
       },

@@ -21,9 +21,9 @@ export const SCRIPTS_DIR = path.resolve(__dirname, "scripts");
 export const SCRIPT_NAMES = [
   "accept-env",
   "prepare-volume",
-  "install-server",
-  "install-agent",
-  "install-gpu-agent",
+  "install-nvidia-toolkit",
+  "install-k3s",
+  "check-nvidia-runtime",
   "read-kubeconfig",
   "remove-node",
 ] as const;

@@ -211,8 +211,13 @@ describe("K3sCluster, GPU at the compute site (KVM flavor), window active", () =
   });
 
   test("private nodes are reached through the server's floating IP as bastion, as cc, with the secret key", () => {
+    const gpuSteps = ["gpu-0-install-nvidia-toolkit", "gpu-0-check-nvidia-runtime"];
     for (const key of ["agent-0", "agent-1", "gpu-0"]) {
-      for (const step of [`${key}-accept-env`, `${key}-install`]) {
+      for (const step of [
+        `${key}-accept-env`,
+        `${key}-install`,
+        ...gpuSteps.filter((s) => s.startsWith(key)),
+      ]) {
         const r = command(b, step);
         const c = connection(r);
         expect(c.host).toBe(nodeNamed(b, key.replace("gpu-", "gpu-w0-")).privateIp);
@@ -230,7 +235,8 @@ describe("K3sCluster, GPU at the compute site (KVM flavor), window active", () =
 
   test("the GPU node joins with the GPU label and taint and the nvidia default runtime", () => {
     const r = command(b, "gpu-0-install");
-    expect(r.inputs.stdin).toBe(fs.readFileSync(path.join(SCRIPTS_DIR, "install-gpu-agent.sh"), "utf8"));
+    expect(r.inputs.stdin).toBe(fs.readFileSync(path.join(SCRIPTS_DIR, "install-k3s.sh"), "utf8"));
+    expect(env(r).SSEPT_K3S_ROLE).toBe("agent");
     const config = k3sConfigOf(r);
     expect(config["node-label"]).toEqual([labelArg(GPU_NODE_LABEL)]);
     expect(config["node-taint"]).toEqual([taintArg(GPU_NODE_TAINT)]);
@@ -239,7 +245,16 @@ describe("K3sCluster, GPU at the compute site (KVM flavor), window active", () =
     expect(config["default-runtime"]).toBe("nvidia");
     expect(config.server).toBe(`https://${nodeNamed(b, "k3s-server").privateIp}:6443`);
     expect(config["node-external-ip"]).toBeUndefined();
-    expect(env(r).SSEPT_NVIDIA_CTK_VERSION).toMatch(/^\d+\.\d+\.\d+$/);
+    const toolkit = command(b, "gpu-0-install-nvidia-toolkit");
+    expect(toolkit.inputs.stdin).toBe(
+      fs.readFileSync(path.join(SCRIPTS_DIR, "install-nvidia-toolkit.sh"), "utf8"),
+    );
+    expect(env(toolkit)).toEqual({ SSEPT_NVIDIA_CTK_VERSION: expect.stringMatching(/^\d+\.\d+\.\d+$/) });
+    const check = command(b, "gpu-0-check-nvidia-runtime");
+    expect(check.inputs.stdin).toBe(
+      fs.readFileSync(path.join(SCRIPTS_DIR, "check-nvidia-runtime.sh"), "utf8"),
+    );
+    expect(check.inputs.environment).toEqual({});
     // CPU agents carry neither.
     const agent = k3sConfigOf(command(b, "agent-0-install"));
     expect(agent["node-label"]).toBeUndefined();
@@ -269,6 +284,23 @@ describe("K3sCluster, GPU at the compute site (KVM flavor), window active", () =
   test("order: attach → prepare-volume → install-server → agents and GPU agents → read-kubeconfig", () => {
     const deps = (role: string) => command(b, role).dependencies;
     expect(deps("server-install")).toContain(command(b, "server-prepare-volume").urn);
+    // One install script for every role, told which one by a variable.
+    for (const [step, role] of [
+      ["server-install", "server"],
+      ["agent-0-install", "agent"],
+      ["agent-1-install", "agent"],
+      ["gpu-0-install", "agent"],
+    ]) {
+      expect(command(b, step).inputs.stdin).toBe(
+        fs.readFileSync(path.join(SCRIPTS_DIR, "install-k3s.sh"), "utf8"),
+      );
+      expect(env(command(b, step)).SSEPT_K3S_ROLE).toBe(role);
+    }
+    // A GPU node: the toolkit before k3s starts (not waiting for the server), the runtime check after.
+    expect(deps("gpu-0-install-nvidia-toolkit")).toContain(command(b, "gpu-0-accept-env").urn);
+    expect(deps("gpu-0-install-nvidia-toolkit")).not.toContain(command(b, "server-install").urn);
+    expect(deps("gpu-0-install")).toContain(command(b, "gpu-0-install-nvidia-toolkit").urn);
+    expect(deps("gpu-0-check-nvidia-runtime")).toContain(command(b, "gpu-0-install").urn);
     for (const key of ["agent-0", "agent-1", "gpu-0"]) {
       expect(deps(`${key}-install`)).toEqual(
         expect.arrayContaining([command(b, "server-install").urn, command(b, `${key}-accept-env`).urn]),
@@ -280,9 +312,13 @@ describe("K3sCluster, GPU at the compute site (KVM flavor), window active", () =
     }
     expect(deps("server-read-kubeconfig")).toEqual(
       expect.arrayContaining(
-        ["server-install", "agent-0-install", "agent-1-install", "gpu-0-install"].map(
-          (r) => command(b, r).urn,
-        ),
+        [
+          "server-install",
+          "agent-0-install",
+          "agent-1-install",
+          "gpu-0-install",
+          "gpu-0-check-nvidia-runtime",
+        ].map((r) => command(b, r).urn),
       ),
     );
     // SSH waits for the instance and, behind the bastion, for the bastion's floating IP.
@@ -308,7 +344,9 @@ describe("K3sCluster, GPU at the compute site (KVM flavor), window active", () =
     for (const r of installs) {
       expect(r.secretPaths).toContain("environment");
       expect(String(r.inputs.create)).not.toContain(token);
-      expect(r.inputs.create).toContain("--preserve-env=SSEPT_K3S_CONFIG,SSEPT_K3S_TOKEN,SSEPT_K3S_VERSION");
+      expect(r.inputs.create).toContain(
+        "--preserve-env=SSEPT_K3S_CONFIG,SSEPT_K3S_ROLE,SSEPT_K3S_TOKEN,SSEPT_K3S_VERSION",
+      );
       expect(env(r).SSEPT_K3S_VERSION).toBe("v1.31.6+k3s1");
     }
     expect(b.secretValues).toContain(token);
@@ -338,11 +376,24 @@ describe("K3sCluster, GPU at the compute site (KVM flavor), window active", () =
       mockIdOf(INSTANCE, "k3s-server"),
     ]);
     expect(trigger("agent-1-install")).toEqual([
-      sha256("install-agent.sh"),
+      sha256("install-k3s.sh"),
       mockIdOf(INSTANCE, "k3s-agent-1"),
       mockIdOf(INSTANCE, "k3s-server"),
     ]);
-    expect(trigger("gpu-0-install")[0]).toBe(sha256("install-gpu-agent.sh"));
+    expect(trigger("gpu-0-install")[0]).toBe(sha256("install-k3s.sh"));
+    expect(trigger("gpu-0-install-nvidia-toolkit")).toEqual([
+      sha256("install-nvidia-toolkit.sh"),
+      mockIdOf(INSTANCE, "k3s-gpu-0"),
+    ]);
+    // The check reads what k3s wrote at its last start: it runs again whenever k3s may have restarted.
+    expect(trigger("gpu-0-check-nvidia-runtime")).toEqual([
+      sha256("check-nvidia-runtime.sh"),
+      mockIdOf(INSTANCE, "k3s-gpu-0"),
+      mockIdOf(INSTANCE, "k3s-server"),
+      "v1.31.6+k3s1",
+      env(command(b, "gpu-0-install")).SSEPT_K3S_CONFIG,
+      env(command(b, "gpu-0-install-nvidia-toolkit")).SSEPT_NVIDIA_CTK_VERSION,
+    ]);
     for (const r of all(b, COMMAND)) expect(r.inputs.addPreviousOutputInEnv).toBe(false);
   });
 

@@ -8,7 +8,6 @@ import {
   remoteScript,
   SCRIPT_NAMES,
   SCRIPTS_DIR,
-  ScriptName,
 } from "../../components/chameleon/k3sCommands";
 
 /** Variables a script refuses to run without: `: "${SSEPT_X:?...}"`. */
@@ -109,32 +108,45 @@ describe("remote scripts", () => {
     expect(s).toContain("RequiresMountsFor=%s");
   });
 
-  test.each(["install-server", "install-agent", "install-gpu-agent"] as ScriptName[])(
-    "%s rewrites files only when they differ and runs the pinned installer only when needed",
-    (name) => {
-      const s = remoteScript(name).content;
-      expect(s).toContain('if [[ -f $target ]] && cmp -s "$tmp" "$target"; then');
-      expect(s).toContain(
-        "https://raw.githubusercontent.com/k3s-io/k3s/${SSEPT_K3S_VERSION//+/%2B}/install.sh",
-      );
-      expect(s).not.toMatch(/curl[^\n]*get\.k3s\.io/);
-      expect(s).toContain("INSTALL_K3S_FORCE_RESTART=$changed");
-      // The installer is inside the "something to do" branch.
-      const guard = s.indexOf('if [[ $installed != "$SSEPT_K3S_VERSION" || $changed == true ]]');
-      expect(guard).toBeGreaterThan(0);
-      expect(s.indexOf('sh "$installer"')).toBeGreaterThan(guard);
-      // The token goes to a root-only file, never into a command's arguments.
-      expect(s).toContain('<<<"$SSEPT_K3S_TOKEN"');
-      // Mentioned once to require it, once to write the file.
-      expect(code(s).match(/SSEPT_K3S_TOKEN/g)).toHaveLength(2);
-    },
-  );
+  test("install-k3s rewrites files only when they differ and runs the pinned installer only when needed", () => {
+    const s = remoteScript("install-k3s").content;
+    expect(s).toContain('if [[ -f $target ]] && cmp -s "$tmp" "$target"; then');
+    expect(s).toContain(
+      "https://raw.githubusercontent.com/k3s-io/k3s/${SSEPT_K3S_VERSION//+/%2B}/install.sh",
+    );
+    expect(s).not.toMatch(/curl[^\n]*get\.k3s\.io/);
+    expect(s).toContain("INSTALL_K3S_FORCE_RESTART=$changed");
+    // The installer is inside the "something to do" branch.
+    const guard = s.indexOf('if [[ $installed != "$SSEPT_K3S_VERSION" || $changed == true ]]');
+    expect(guard).toBeGreaterThan(0);
+    expect(s.indexOf('sh "$installer"')).toBeGreaterThan(guard);
+    // The token goes to a root-only file, never into a command's arguments.
+    expect(s).toContain('<<<"$SSEPT_K3S_TOKEN"');
+    // Mentioned once to require it, once to write the file.
+    expect(code(s).match(/SSEPT_K3S_TOKEN/g)).toHaveLength(2);
+  });
 
-  test("install-gpu-agent installs the toolkit before k3s starts and checks the runtime k3s found", () => {
-    const s = remoteScript("install-gpu-agent").content;
+  test("install-k3s installs the role it is given, and only server or agent", () => {
+    const s = remoteScript("install-k3s").content;
+    expect(s).toContain("INSTALL_K3S_EXEC=$SSEPT_K3S_ROLE");
+    // The role is checked before anything is written.
+    const roleCheck = s.indexOf("case $SSEPT_K3S_ROLE in");
+    expect(roleCheck).toBeGreaterThan(0);
+    expect(roleCheck).toBeLessThan(s.indexOf('write_if_changed "$config_dir/token"'));
+    expect(s).toContain("server) readonly service=k3s ;;");
+    expect(s).toContain("agent) readonly service=k3s-agent ;;");
+    // The server is ready when its API answers.
+    expect(s).toContain("k3s kubectl get --raw /readyz");
+  });
+
+  test("install-nvidia-toolkit checks the driver, then installs the pinned toolkit only when it is missing", () => {
+    const s = remoteScript("install-nvidia-toolkit").content;
     expect(s.indexOf("nvidia-smi -L")).toBeLessThan(s.indexOf("apt-get install"));
-    expect(s.indexOf("apt-get install")).toBeLessThan(s.indexOf('sh "$installer"'));
-    expect(s).toContain('if [[ "$(installed_ctk)" != "$ctk_package_version" ]]; then');
+    // Installs nothing, and restarts nothing, when the pinned version is there.
+    expect(s).toMatch(
+      /if \[\[ "\$\(installed_ctk\)" == "\$ctk_package_version" \]\]; then\n.*\n\s+exit 0\nfi/,
+    );
+    expect(s.indexOf('== "$ctk_package_version" ]]; then')).toBeLessThan(s.indexOf("apt-get install"));
     for (const pkg of [
       "nvidia-container-toolkit",
       "nvidia-container-toolkit-base",
@@ -143,7 +155,86 @@ describe("remote scripts", () => {
     ]) {
       expect(s).toContain(`"${pkg}=$ctk_package_version"`);
     }
+    // An agent already running restarts after the install, so that k3s finds the runtime again.
+    expect(s.indexOf('systemctl restart "$service"')).toBeGreaterThan(s.indexOf("apt-get install"));
+    expect(s).toContain("readonly service=k3s-agent");
+  });
+
+  test("check-nvidia-runtime waits for the nvidia runtime in the containerd config k3s writes", () => {
+    const s = remoteScript("check-nvidia-runtime").content;
     expect(s).toContain("/var/lib/rancher/k3s/agent/etc/containerd/config.toml");
+    expect(s).toContain(`grep -Eqs "runtimes\\.['\\"]?nvidia['\\"]?\\]" "$containerd_config"`);
+    expect(code(s)).not.toMatch(/apt-get|systemctl (restart|start)|>"/);
+  });
+});
+
+describe("install-k3s with stand-in k3s, systemctl and installer", () => {
+  let dir: string;
+  const runInstall = (role: string, config = "node-name: n") =>
+    run("bash", [path.join(SCRIPTS_DIR, "install-k3s.sh")], {
+      env: {
+        PATH: `${path.join(dir, "bin")}:${process.env.PATH}`,
+        STAND_IN: dir,
+        SSEPT_K3S_ROLE: role,
+        SSEPT_K3S_VERSION: "v1.31.6+k3s1",
+        SSEPT_K3S_TOKEN: "join-token",
+        SSEPT_K3S_CONFIG: config,
+        SSEPT_K3S_CONFIG_DIR: path.join(dir, "etc"),
+      },
+    });
+  const standIn = (name: string, lines: string[]) =>
+    fs.writeFileSync(path.join(dir, "bin", name), ["#!/usr/bin/env bash", ...lines, ""].join("\n"), {
+      mode: 0o755,
+    });
+  const installerRuns = () =>
+    fs.existsSync(path.join(dir, "installs")) ? fs.readFileSync(path.join(dir, "installs"), "utf8") : "";
+
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "install-k3s-"));
+    fs.mkdirSync(path.join(dir, "bin"));
+    // The installer records how it was asked to install, then k3s "runs" at that version.
+    standIn("curl", [
+      'out=""; while (($#)); do if [[ $1 == -o ]]; then out=$2; shift; fi; shift; done',
+      `printf '%s\n' 'echo "$INSTALL_K3S_EXEC $INSTALL_K3S_VERSION restart=$INSTALL_K3S_FORCE_RESTART" >>"$STAND_IN/installs"' 'echo "k3s version $INSTALL_K3S_VERSION (abc)" >"$STAND_IN/version"' >"$out"`,
+    ]);
+    standIn("k3s", [
+      'if [[ $1 == --version ]]; then cat "$STAND_IN/version" 2>/dev/null; exit; fi',
+      'echo "$*" >>"$STAND_IN/k3s-calls"',
+    ]);
+    standIn("systemctl", ['[[ -f "$STAND_IN/version" ]]']);
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  test("installs the server, waits for its API, and a second run changes nothing", () => {
+    const first = runInstall("server");
+    expect(first.stderr).toBe("");
+    expect(first.status).toBe(0);
+    expect(installerRuns()).toBe("server v1.31.6+k3s1 restart=true\n");
+    expect(fs.readFileSync(path.join(dir, "k3s-calls"), "utf8")).toContain("kubectl get --raw /readyz");
+    expect(fs.readFileSync(path.join(dir, "etc", "token"), "utf8")).toBe("join-token\n");
+    expect(fs.statSync(path.join(dir, "etc", "token")).mode & 0o777).toBe(0o600);
+    expect(first.stdout).toContain("k3s is ready");
+
+    const second = runInstall("server");
+    expect(second.status).toBe(0);
+    expect(second.stdout).toContain("k3s v1.31.6+k3s1 is installed, configured and running");
+    expect(installerRuns()).toBe("server v1.31.6+k3s1 restart=true\n");
+  });
+
+  test("installs an agent, which is ready when its service runs, and restarts it when its config changes", () => {
+    expect(runInstall("agent").status).toBe(0);
+    expect(fs.existsSync(path.join(dir, "k3s-calls"))).toBe(false);
+    expect(runInstall("agent", "node-name: renamed").stdout).toContain("k3s-agent is ready");
+    expect(installerRuns()).toBe("agent v1.31.6+k3s1 restart=true\nagent v1.31.6+k3s1 restart=true\n");
+    expect(fs.readFileSync(path.join(dir, "etc", "config.yaml"), "utf8")).toBe("node-name: renamed\n");
+  });
+
+  test("refuses any other role before writing anything", () => {
+    const result = runInstall("gpu");
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('SSEPT_K3S_ROLE is "gpu": expected server or agent');
+    expect(fs.existsSync(path.join(dir, "etc"))).toBe(false);
+    expect(installerRuns()).toBe("");
   });
 });
 

@@ -11,8 +11,7 @@ import {
 } from "./argoValues";
 import { NAMESPACES, PlatformContext, ServiceRef } from "./context";
 import { chartRelease } from "./helmRelease";
-import { platformNamespace } from "./namespace";
-import { PolicyDraft } from "./trafficRules";
+import { namespacePolicies, platformNamespace } from "./namespace";
 import { RAY_CLUSTER_NAME } from "./rayCluster";
 import { s3CredentialsSecret } from "./s3Credentials";
 
@@ -53,9 +52,7 @@ export class Argo extends pulumi.ComponentResource {
 
     const s3Secret = s3CredentialsSecret(`${name}-s3-credentials`, {
       namespace: pipelineNs.metadata.name,
-      s3: args.ctx.s3,
-      buckets: config.buckets,
-      provider,
+      ctx: args.ctx,
       parent: this,
     });
 
@@ -127,17 +124,12 @@ export class Argo extends pulumi.ComponentResource {
       { parent: this, provider, dependsOn: [release, account, pipelineGrant, rayGrant, s3Secret] },
     );
 
-    const declare = (policies: PolicyDraft[], namespace: string, ns: k8s.core.v1.Namespace) => {
-      for (const policy of policies) {
-        new k8s.networking.v1.NetworkPolicy(
-          `${name}-netpol-${policy.name}`,
-          { metadata: { name: policy.name, namespace }, spec: policy.spec },
-          { parent: this, provider, dependsOn: [ns] },
-        );
-      }
-    };
-    declare(argoPolicies(config), NAMESPACES.argo, argoNs);
-    declare(pipelinePolicies(config), pipeline, pipelineNs);
+    namespacePolicies(name, NAMESPACES.argo, argoPolicies(config), {
+      parent: this,
+      provider,
+      dependsOn: [argoNs],
+    });
+    namespacePolicies(name, pipeline, pipelinePolicies(config), inPipeline);
 
     this.namespace = argoNs.metadata.name;
     this.pipelineNamespace = pipelineNs.metadata.name;

@@ -1,12 +1,10 @@
 import * as k8s from "@pulumi/kubernetes";
 import { PlatformConfig } from "../../stacks/config";
 import { ARGO_CONTROLLER_METRICS_PORT, ARGO_POD_LABELS, ARGO_SERVER } from "./argoValues";
-import { NAMESPACES } from "./context";
-import { MLFLOW_LABELS, MLFLOW_SERVER } from "./mlflowManifests";
+import { mlflowServerEgressRule } from "./mlflowPolicies";
 import {
   apiServerEgressRule,
   ingressControllerPeer,
-  namespacePeer,
   PolicyDraft,
   prometheusPeer,
   s3EgressRule,
@@ -74,15 +72,7 @@ export function pipelinePolicies(config: PlatformConfig): PolicyDraft[] {
         policyTypes: ["Ingress", "Egress"],
         ingress: [],
         egress: [
-          {
-            to: [
-              {
-                ...namespacePeer(NAMESPACES.mlflow),
-                podSelector: { matchLabels: { ...MLFLOW_LABELS.server } },
-              },
-            ],
-            ports: tcp(MLFLOW_SERVER.port),
-          },
+          mlflowServerEgressRule(),
           s3EgressRule(config.objectStore.endpoint),
           apiServerEgressRule(config),
         ],

@@ -17,7 +17,7 @@ import {
   trackingUri,
 } from "./mlflowManifests";
 import { mlflowPolicies } from "./mlflowPolicies";
-import { platformNamespace } from "./namespace";
+import { namespacePolicies, platformNamespace } from "./namespace";
 import { s3CredentialsSecret } from "./s3Credentials";
 
 export interface MlflowArgs {
@@ -45,12 +45,10 @@ export class Mlflow extends pulumi.ComponentResource {
     const ns = platformNamespace({ name: namespace, provider, parent: this });
     const child = { parent: this, provider, dependsOn: [ns] };
 
+    // The Output orders the Secret after its namespace.
     const s3Secret = s3CredentialsSecret(`${name}-s3-credentials`, {
-      // The Output orders the Secret after its namespace.
       namespace: ns.metadata.name,
-      s3: args.ctx.s3,
-      buckets: config.buckets,
-      provider,
+      ctx: args.ctx,
       parent: this,
     });
 
@@ -91,13 +89,7 @@ export class Mlflow extends pulumi.ComponentResource {
       dependsOn: [ns, dbSecret, s3Secret],
     });
 
-    for (const policy of mlflowPolicies(config)) {
-      new k8s.networking.v1.NetworkPolicy(
-        `${name}-netpol-${policy.name}`,
-        { metadata: { name: policy.name, namespace }, spec: policy.spec },
-        child,
-      );
-    }
+    namespacePolicies(name, namespace, mlflowPolicies(config), child);
 
     if (config.features.monitoring) {
       for (const monitor of mlflowServiceMonitors(namespace)) {

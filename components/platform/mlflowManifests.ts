@@ -2,13 +2,13 @@ import * as k8s from "@pulumi/kubernetes";
 import { PlatformConfig } from "../../stacks/config";
 import { DATA_VOLUME_NODE_LABEL } from "../chameleon/nodeScheduling";
 import { containerResources, nonRootPod, restrictedContainer } from "./containerSecurity";
+import { httpProbe } from "./probes";
 import { S3_SECRET_NAME } from "./s3Credentials";
 
 type Deployment = k8s.types.input.apps.v1.Deployment;
 type StatefulSet = k8s.types.input.apps.v1.StatefulSet;
 type Service = k8s.types.input.core.v1.Service;
 type CronJob = k8s.types.input.batch.v1.CronJob;
-type Probe = k8s.types.input.core.v1.Probe;
 type EnvVar = k8s.types.input.core.v1.EnvVar;
 
 /** Pinned images of the parts of MLflow that are not ours; the server image comes from config. */
@@ -78,13 +78,6 @@ function pgIsReady(): string[] {
     `--dbname=${POSTGRES.database}`,
   ];
 }
-
-const httpProbe = (path: string, port: string, extra: Partial<Probe> = {}): Probe => ({
-  httpGet: { path, port },
-  periodSeconds: 10,
-  timeoutSeconds: 5,
-  ...extra,
-});
 
 /**
  * The tracking server with its model registry. Artifacts are proxied (`--serve-artifacts`): the

@@ -3,6 +3,7 @@ import { NAMESPACES } from "./context";
 import { MLFLOW_LABELS, MLFLOW_SERVER, POSTGRES } from "./mlflowManifests";
 import {
   ingressControllerPeer,
+  namespacedPodPeer,
   namespacePeer,
   podPeer,
   PolicyDraft,
@@ -13,6 +14,11 @@ import {
 
 /** Namespaces whose pods use the tracking server: training, the pipeline, serving. */
 export const MLFLOW_CLIENT_NAMESPACES = [NAMESPACES.ray, NAMESPACES.pipeline, NAMESPACES.serving] as const;
+
+/** Egress to the tracking server's API, which pods in the client namespaces need. */
+export function mlflowServerEgressRule() {
+  return { to: [namespacedPodPeer(NAMESPACES.mlflow, MLFLOW_LABELS.server)], ports: tcp(MLFLOW_SERVER.port) };
+}
 
 /**
  * The flows of the mlflow namespace on top of its default deny and DNS egress:

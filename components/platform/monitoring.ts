@@ -7,7 +7,7 @@ import { NAMESPACES, PlatformContext, ServiceRef } from "./context";
 import { grafanaDashboard, PLATFORM_DASHBOARDS } from "./dashboards";
 import { chartRelease } from "./helmRelease";
 import { LeaseEnd, leaseMetricsExporter } from "./leaseMetrics";
-import { platformNamespace } from "./namespace";
+import { namespacePolicies, platformNamespace } from "./namespace";
 import { monitoringNetworkPolicies } from "./monitoringNetworkPolicies";
 import {
   DCGM_EXPORTER_DIR,
@@ -57,13 +57,11 @@ export class Monitoring extends pulumi.ComponentResource {
     const ns = platformNamespace({ name: NAMESPACES.monitoring, provider, parent: this });
     const namespace = ns.metadata.name;
 
-    const policies = monitoringNetworkPolicies({ apiServerCidr: apiServerCidr(config.cluster) }).map(
-      (policy) =>
-        new k8s.networking.v1.NetworkPolicy(
-          `${name}-netpol-${policy.name}`,
-          { metadata: { name: policy.name, namespace }, spec: policy.spec },
-          k8sOpts,
-        ),
+    const policies = namespacePolicies(
+      name,
+      namespace,
+      monitoringNetworkPolicies({ apiServerCidr: apiServerCidr(config.cluster) }),
+      k8sOpts,
     );
 
     const randomProvider = new random.Provider(`${name}-random`, {}, { parent: this });

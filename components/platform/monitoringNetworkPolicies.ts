@@ -1,8 +1,7 @@
-import * as k8s from "@pulumi/kubernetes";
 import { NAMESPACES } from "./context";
 import { MONITORING_SERVICES } from "./monitoringValues";
+import { ingressControllerPeer, K3S_API_SERVICE_CIDR, namespacePeer, PolicyDraft } from "./trafficRules";
 
-type NetworkPolicySpec = k8s.types.input.networking.v1.NetworkPolicySpec;
 type PolicyPort = { protocol: "TCP"; port: number | string };
 
 /** Pod labels the charts put on each workload of the monitoring namespace. */
@@ -16,9 +15,6 @@ export const MONITORING_PODS = {
   operator: { "app.kubernetes.io/name": "kube-prometheus-stack-prometheus-operator" },
 } as const;
 
-/** k3s deploys Traefik into kube-system with this label. */
-export const TRAEFIK_POD = { "app.kubernetes.io/name": "traefik" } as const;
-
 const GRAFANA_CONTAINER_PORT = 3000;
 const ALERTMANAGER_MESH_PORT = 9094;
 const KUBELET_PORT = 10250;
@@ -26,8 +22,6 @@ const NODE_EXPORTER_PORT = 9100;
 const OPERATOR_WEBHOOK_PORT = 10250;
 /** The API server listens on 6443 on the server node; pods reach it through the `kubernetes` Service on 443. */
 export const API_SERVER_PORTS = [6443, 443] as const;
-/** ClusterIP of the `kubernetes` Service in k3s's default service range 10.43.0.0/16. */
-export const K3S_API_SERVICE_CIDR = "10.43.0.1/32";
 
 /**
  * Ports Prometheus may scrape in other namespaces. A workload that wants scraping names its metrics
@@ -49,9 +43,6 @@ export const SCRAPE_PORTS: readonly (number | string)[] = [
 
 const tcp = (ports: readonly (number | string)[]): PolicyPort[] =>
   ports.map((port) => ({ protocol: "TCP", port }));
-const inNamespace = (name: string) => ({
-  namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": name } },
-});
 
 export interface MonitoringPolicyOptions {
   /**
@@ -61,17 +52,13 @@ export interface MonitoringPolicyOptions {
   apiServerCidr: string;
 }
 
-export interface NamedPolicy {
-  name: string;
-  spec: NetworkPolicySpec;
-}
-
 /**
  * The flows of the monitoring namespace, on top of its default deny and DNS egress. Each entry
  * becomes one NetworkPolicy.
  */
-export function monitoringNetworkPolicies(options: MonitoringPolicyOptions): NamedPolicy[] {
+export function monitoringNetworkPolicies(options: MonitoringPolicyOptions): PolicyDraft[] {
   const pods = (labels: Record<string, string>) => ({ podSelector: { matchLabels: { ...labels } } });
+  const inNamespace = namespacePeer;
   // Kubelets and node-exporters listen on node addresses; a GPU node may join from another
   // Chameleon site with an address outside the cluster subnet, so any address, on those ports only.
   const nodes = [{ ipBlock: { cidr: "0.0.0.0/0" } }];
@@ -130,7 +117,7 @@ export function monitoringNetworkPolicies(options: MonitoringPolicyOptions): Nam
         ingress: [
           {
             from: [
-              { ...inNamespace(NAMESPACES.ingress), podSelector: { matchLabels: { ...TRAEFIK_POD } } },
+              ingressControllerPeer(),
               // The Ray dashboard embeds Grafana panels and checks Grafana's health.
               inNamespace(NAMESPACES.ray),
             ],

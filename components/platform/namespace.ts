@@ -1,5 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { PolicyDraft } from "./trafficRules";
 
 export interface PlatformNamespaceArgs {
   name: string;
@@ -52,4 +53,24 @@ export function platformNamespace(args: PlatformNamespaceArgs): k8s.core.v1.Name
     { parent: args.parent, provider: args.provider },
   );
   return ns;
+}
+
+/**
+ * A component's NetworkPolicies in one of its namespaces, each named `<component>-netpol-<policy>`:
+ * the flows the namespace's default deny would otherwise block.
+ */
+export function namespacePolicies(
+  component: string,
+  namespace: pulumi.Input<string>,
+  policies: readonly PolicyDraft[],
+  opts: pulumi.CustomResourceOptions,
+): k8s.networking.v1.NetworkPolicy[] {
+  return policies.map(
+    (policy) =>
+      new k8s.networking.v1.NetworkPolicy(
+        `${component}-netpol-${policy.name}`,
+        { metadata: { name: policy.name, namespace }, spec: policy.spec },
+        opts,
+      ),
+  );
 }

@@ -2,7 +2,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { NAMESPACES, PlatformContext, ServiceRef } from "./context";
 import { chartRelease, Values } from "./helmRelease";
-import { platformNamespace } from "./namespace";
+import { namespacePolicies, platformNamespace } from "./namespace";
 import {
   DASHBOARD_SERVICE,
   dashboardService,
@@ -66,9 +66,7 @@ export class Ray extends pulumi.ComponentResource {
 
     const s3Secret = s3CredentialsSecret(`${name}-s3-credentials`, {
       namespace: ns.metadata.name,
-      s3: args.ctx.s3,
-      buckets: config.buckets,
-      provider,
+      ctx: args.ctx,
       parent: this,
     });
 
@@ -104,13 +102,7 @@ export class Ray extends pulumi.ComponentResource {
     );
     new k8s.core.v1.Service(`${name}-dashboard`, dashboardService(namespace), child);
 
-    for (const policy of rayPolicies(config)) {
-      new k8s.networking.v1.NetworkPolicy(
-        `${name}-netpol-${policy.name}`,
-        { metadata: { name: policy.name, namespace }, spec: policy.spec },
-        child,
-      );
-    }
+    namespacePolicies(name, namespace, rayPolicies(config), child);
 
     if (config.features.monitoring) {
       new k8s.apiextensions.CustomResource(

@@ -8,12 +8,12 @@ import {
   restrictedContainer,
   TRAINER_UID,
 } from "./containerSecurity";
+import { httpProbe } from "./probes";
 import { RAY_API_VERSION, RayCluster, RayStartParams, WorkerGroupSpec } from "./rayTypes";
 import { S3_SECRET_NAME } from "./s3Credentials";
 
 type Container = k8s.types.input.core.v1.Container;
 type PodTemplateSpec = k8s.types.input.core.v1.PodTemplateSpec;
-type Probe = k8s.types.input.core.v1.Probe;
 type Service = k8s.types.input.core.v1.Service;
 
 /** The one long-lived RayCluster; RayJobs find it by `ray.io/cluster: <name>`. */
@@ -73,12 +73,6 @@ export interface RayClusterInput extends RayEndpoints {
 export function sharedMemoryLimit(resources: ResourceSpec): string {
   return `${Math.floor(mebibytes(resources.limits.memory) * 0.3)}Mi`;
 }
-
-const httpProbe = (path: string, port: number, extra: Partial<Probe>): Probe => ({
-  httpGet: { path, port },
-  timeoutSeconds: 5,
-  ...extra,
-});
 
 function rayContainer(
   name: string,

@@ -1,13 +1,13 @@
 import { PlatformConfig } from "../../stacks/config";
 import { NAMESPACES } from "./context";
-import { MLFLOW_LABELS, MLFLOW_SERVER } from "./mlflowManifests";
+import { mlflowServerEgressRule } from "./mlflowPolicies";
+import { MONITORING_PODS } from "./monitoringNetworkPolicies";
 import { RAY_LABELS, RAY_PORTS } from "./rayCluster";
 import {
   apiServerEgressRule,
   ingressControllerPeer,
-  namespacePeer,
+  namespacedPodPeer,
   PolicyDraft,
-  PROMETHEUS_POD_LABELS,
   prometheusPeer,
   s3EgressRule,
   tcp,
@@ -17,7 +17,6 @@ import {
 export const KUBERAY_OPERATOR_LABELS = { "app.kubernetes.io/name": "kuberay-operator" } as const;
 /** Container ports behind kube-prometheus-stack's Prometheus (9090) and Grafana (Service 80, pod 3000). */
 export const MONITORING_POD_PORTS = { prometheus: 9090, grafana: 3000 } as const;
-const GRAFANA_POD_LABELS = { "app.kubernetes.io/name": "grafana" } as const;
 
 /**
  * The flows of the ray namespace on top of its default deny and DNS egress:
@@ -60,18 +59,7 @@ export function rayPolicies(config: PlatformConfig): PolicyDraft[] {
       spec: {
         podSelector: { matchLabels: { ...RAY_LABELS.node } },
         policyTypes: ["Egress"],
-        egress: [
-          {
-            to: [
-              {
-                ...namespacePeer(NAMESPACES.mlflow),
-                podSelector: { matchLabels: { ...MLFLOW_LABELS.server } },
-              },
-            ],
-            ports: tcp(MLFLOW_SERVER.port),
-          },
-          s3EgressRule(config.objectStore.endpoint),
-        ],
+        egress: [mlflowServerEgressRule(), s3EgressRule(config.objectStore.endpoint)],
       },
     },
     {
@@ -80,22 +68,9 @@ export function rayPolicies(config: PlatformConfig): PolicyDraft[] {
         podSelector: { matchLabels: { ...RAY_LABELS.head } },
         policyTypes: ["Egress"],
         egress: [
+          { to: [prometheusPeer()], ports: tcp(MONITORING_POD_PORTS.prometheus) },
           {
-            to: [
-              {
-                ...namespacePeer(NAMESPACES.monitoring),
-                podSelector: { matchLabels: { ...PROMETHEUS_POD_LABELS } },
-              },
-            ],
-            ports: tcp(MONITORING_POD_PORTS.prometheus),
-          },
-          {
-            to: [
-              {
-                ...namespacePeer(NAMESPACES.monitoring),
-                podSelector: { matchLabels: { ...GRAFANA_POD_LABELS } },
-              },
-            ],
+            to: [namespacedPodPeer(NAMESPACES.monitoring, MONITORING_PODS.grafana)],
             ports: tcp(MONITORING_POD_PORTS.grafana),
           },
           apiServerEgressRule(config),

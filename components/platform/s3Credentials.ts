@@ -1,7 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { BUCKET_ROLES, BucketRole } from "../../stacks/config";
-import { S3Access } from "./context";
+import { PlatformContext, S3Access } from "./context";
 
 export const S3_SECRET_NAME = "s3-credentials";
 
@@ -33,9 +33,8 @@ export function s3Environment(
 
 export interface S3CredentialsSecretArgs {
   namespace: pulumi.Input<string>;
-  s3: S3Access;
-  buckets: Readonly<Record<BucketRole, string>>;
-  provider: k8s.Provider;
+  /** The object store, the bucket names and the provider. */
+  ctx: PlatformContext;
   parent: pulumi.Resource;
 }
 
@@ -46,8 +45,8 @@ export function s3CredentialsSecret(name: string, args: S3CredentialsSecretArgs)
     {
       metadata: { name: S3_SECRET_NAME, namespace: args.namespace },
       type: "Opaque",
-      stringData: pulumi.secret(pulumi.output(s3Environment(args.s3, args.buckets))),
+      stringData: pulumi.secret(pulumi.output(s3Environment(args.ctx.s3, args.ctx.config.buckets))),
     },
-    { parent: args.parent, provider: args.provider },
+    { parent: args.parent, provider: args.ctx.provider },
   );
 }

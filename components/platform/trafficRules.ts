@@ -31,15 +31,17 @@ export function podPeer(labels: Readonly<Record<string, string>>): Peer {
   return { podSelector: { matchLabels: { ...labels } } };
 }
 
+/** The pods with these labels in that namespace. */
+export function namespacedPodPeer(namespace: string, labels: Readonly<Record<string, string>>): Peer {
+  return { ...namespacePeer(namespace), ...podPeer(labels) };
+}
+
 export function prometheusPeer(): Peer {
-  return {
-    ...namespacePeer(NAMESPACES.monitoring),
-    podSelector: { matchLabels: { ...PROMETHEUS_POD_LABELS } },
-  };
+  return namespacedPodPeer(NAMESPACES.monitoring, PROMETHEUS_POD_LABELS);
 }
 
 export function ingressControllerPeer(): Peer {
-  return { ...namespacePeer(NAMESPACES.ingress), podSelector: { matchLabels: { ...TRAEFIK_POD_LABELS } } };
+  return namespacedPodPeer(NAMESPACES.ingress, TRAEFIK_POD_LABELS);
 }
 
 /**

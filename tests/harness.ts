@@ -5,7 +5,7 @@ import * as yaml from "js-yaml";
 import * as pulumi from "@pulumi/pulumi";
 import { MockCallArgs, MockResourceArgs } from "@pulumi/pulumi/runtime/mocks";
 import { KEYS } from "../stacks/configSchema";
-import { PROJECT } from "../stacks/config";
+import { loadConfig, PlatformConfig, PROJECT } from "../stacks/config";
 import { mockCall, mockState } from "./mockState";
 
 /** One registered resource, as the offline plan and the tests see it. */
@@ -24,6 +24,18 @@ export interface ResourceRecord {
   secretPaths: string[];
   /** URNs this resource depends on: through its inputs and through dependsOn. */
   dependencies: string[];
+}
+
+/** The records of one type. */
+export const byType = (build: { resources: ResourceRecord[] }, type: string): ResourceRecord[] =>
+  build.resources.filter((r) => r.type === type);
+
+/** The record of that type and name; throws naming the records there are. */
+export function one(build: { resources: ResourceRecord[] }, type: string, name: string): ResourceRecord {
+  const found = build.resources.find((r) => r.type === type && r.name === name);
+  if (!found)
+    throw new Error(`no ${type} named ${name}; have ${build.resources.map((r) => r.name).join(", ")}`);
+  return found;
 }
 
 export interface StackOutput {
@@ -207,6 +219,25 @@ function waitForRegistrations(): Promise<void> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const settings = require("@pulumi/pulumi/runtime/settings") as { waitForRPCs(): Promise<void> };
   return settings.waitForRPCs();
+}
+
+/**
+ * A committed stack's config as `loadConfig` returns it, without running the program: the stack
+ * file, a placeholder for every secret it lacks, then `overrides` (keys without the project
+ * prefix), with GPU windows judged at `now`.
+ */
+export function stackConfig(
+  stack: string,
+  overrides: Record<string, string> = {},
+  now: Date = PLAN_CLOCK,
+): PlatformConfig {
+  const { config } = readStackFile(path.join(REPO_ROOT, `Pulumi.${stack}.yaml`));
+  for (const [k, spec] of Object.entries(KEYS)) {
+    if (spec.secret && config[`${PROJECT}:${k}`] === undefined)
+      config[`${PROJECT}:${k}`] = placeholderSecret(k);
+  }
+  for (const [k, v] of Object.entries(overrides)) config[`${PROJECT}:${k}`] = v;
+  return loadConfig(config, { now });
 }
 
 /** A visible, non-working stand-in for a secret the offline plan has no access to. */

@@ -2,6 +2,7 @@ import { leaseProvider } from "../../components/chameleon/blazar/leaseProvider";
 import { LeaseInputs, LeaseOutputs } from "../../components/chameleon/blazar/leaseSpec";
 import { addHours, formatBlazarDate } from "../../components/chameleon/blazar/dates";
 import { FakeChameleon, startFakeChameleon } from "../fakes/chameleon";
+import { A100_HOST_REQUEST, A100_HOST_RESERVATION, STAGING_VM_RESERVATIONS } from "./chameleonKit";
 
 /**
  * The lease provider's create/read/update/delete, called directly (as the Pulumi engine calls them)
@@ -34,10 +35,7 @@ function vmLease(overrides: Partial<LeaseInputs> = {}): LeaseInputs {
     name: "staging-vm",
     start: "now",
     hours: 168,
-    reservations: [
-      { resourceType: "flavor:instance", flavorName: "m1.medium", amount: 1 },
-      { resourceType: "flavor:instance", flavorName: "m1.medium", amount: 2 },
-    ],
+    reservations: STAGING_VM_RESERVATIONS,
     ...FAST,
     ...overrides,
   };
@@ -55,14 +53,7 @@ function gpuLease(overrides: Partial<LeaseInputs> = {}): LeaseInputs {
     name: "production-gpu-0",
     start: inDays(2),
     hours: 4,
-    reservations: [
-      {
-        resourceType: "physical:host",
-        resourceProperties: JSON.stringify(["==", "$node_type", "gpu_a100_pcie"]),
-        min: 1,
-        max: 1,
-      },
-    ],
+    reservations: [A100_HOST_RESERVATION],
     ...overrides,
   };
 }
@@ -137,15 +128,7 @@ describe("create", () => {
       name: "production-gpu-0",
       start_date: start,
       end_date: addHours(start, 4),
-      reservations: [
-        {
-          resource_type: "physical:host",
-          min: 1,
-          max: 1,
-          resource_properties: '["==","$node_type","gpu_a100_pcie"]',
-          hypervisor_properties: "",
-        },
-      ],
+      reservations: [A100_HOST_REQUEST],
       events: [],
     });
     expect(outs.status).toBe("PENDING");

@@ -1,4 +1,3 @@
-import * as path from "path";
 import {
   addHours,
   formatBlazarDate,
@@ -21,8 +20,12 @@ import {
 } from "../../components/chameleon/blazar/leaseSpec";
 import { planLeases } from "../../components/chameleon/blazar/plan";
 import { suEstimate } from "../../components/chameleon/blazar/su";
-import { ChameleonCluster, loadConfig, PROJECT } from "../../stacks/config";
-import { PLAN_CLOCK, readStackFile, REPO_ROOT } from "../harness";
+import {
+  A100_HOST_REQUEST,
+  A100_HOST_RESERVATION,
+  stackCluster,
+  STAGING_VM_RESERVATIONS,
+} from "./chameleonKit";
 
 /** Pure parts of the Blazar lease: dates, validation, the request, the diff, SU estimates, the lease plan. */
 
@@ -36,10 +39,7 @@ const vm: LeaseInputs = {
   name: "staging-vm",
   start: "now",
   hours: 168,
-  reservations: [
-    { resourceType: "flavor:instance", flavorName: "m1.medium", amount: 1 },
-    { resourceType: "flavor:instance", flavorName: "m1.medium", amount: 2 },
-  ],
+  reservations: STAGING_VM_RESERVATIONS,
 };
 
 const created: LeaseOutputs = {
@@ -300,28 +300,13 @@ describe("the create request", () => {
       name: "production-gpu-0",
       start: "2027-01-04 14:00",
       hours: 4,
-      reservations: [
-        {
-          resourceType: "physical:host",
-          resourceProperties: '["==","$node_type","gpu_a100_pcie"]',
-          min: 1,
-          max: 1,
-        },
-      ],
+      reservations: [A100_HOST_RESERVATION],
     };
     expect(leaseRequestBody(gpu, [undefined], NOW)).toEqual({
       name: "production-gpu-0",
       start_date: "2027-01-04 14:00",
       end_date: "2027-01-04 18:00",
-      reservations: [
-        {
-          resource_type: "physical:host",
-          min: 1,
-          max: 1,
-          resource_properties: '["==","$node_type","gpu_a100_pcie"]',
-          hypervisor_properties: "",
-        },
-      ],
+      reservations: [A100_HOST_REQUEST],
       events: [],
     });
   });
@@ -429,20 +414,8 @@ describe("suEstimate", () => {
 });
 
 describe("planLeases", () => {
-  function cluster(stack: string, overrides: Record<string, string> = {}): ChameleonCluster {
-    const { config } = readStackFile(path.join(REPO_ROOT, `Pulumi.${stack}.yaml`));
-    const secrets = {
-      kvmTaccCredentialSecret: "a",
-      chiTaccCredentialSecret: "b",
-      chiUcCredentialSecret: "c",
-      sshPrivateKey: "d",
-    };
-    for (const [k, v] of Object.entries({ ...secrets, ...overrides })) config[`${PROJECT}:${k}`] = v;
-    return loadConfig(config, { now: PLAN_CLOCK }).cluster as ChameleonCluster;
-  }
-
   test("production: the VM lease, then one bare-metal lease per window with its hours and SUs", () => {
-    const plan = planLeases(cluster("production"), "production");
+    const plan = planLeases(stackCluster("production"), "production");
     expect(
       plan.map((p) => [p.role, p.leaseName, p.site.id, p.start, p.hours, p.kind, p.nodes, p.su]),
     ).toEqual([
@@ -459,7 +432,7 @@ describe("planLeases", () => {
 
   test("two GPU nodes for 6 hours cost 12 SUs; a flavor without a rate has no estimate", () => {
     const plan = planLeases(
-      cluster("production", {
+      stackCluster("production", {
         gpuNodeCount: "2",
         gpuWindows: '["2027-02-01T08:00Z/6h"]',
         agentFlavor: "m9.custom",
@@ -479,7 +452,7 @@ describe("planLeases", () => {
   });
 
   test("no GPU nodes, no GPU leases", () => {
-    expect(planLeases(cluster("staging", { gpuNodeCount: "0" }), "staging").map((p) => p.role)).toEqual([
+    expect(planLeases(stackCluster("staging", { gpuNodeCount: "0" }), "staging").map((p) => p.role)).toEqual([
       "vm",
     ]);
   });

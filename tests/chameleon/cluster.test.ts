@@ -2,7 +2,6 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as yaml from "js-yaml";
-import * as openstack from "@pulumi/openstack";
 import * as pulumi from "@pulumi/pulumi";
 import {
   ClusterNetwork,
@@ -27,9 +26,10 @@ import {
   taintArg,
 } from "../../components/chameleon/nodeScheduling";
 import { ChameleonCluster, loadConfig } from "../../stacks/config";
-import { site, SiteId } from "../../stacks/sites";
-import { ResourceRecord, runUnderMocks } from "../harness";
+import { SiteId } from "../../stacks/sites";
+import { byType, one, ResourceRecord, runUnderMocks } from "../harness";
 import { mockIdOf } from "../mockState";
+import { testProvider } from "./chameleonKit";
 
 const INSTANCE = "openstack:compute/instance:Instance";
 const PORT = "openstack:networking/port:Port";
@@ -86,16 +86,6 @@ function clusterConfig(s: Scenario): ChameleonCluster {
   return config.cluster;
 }
 
-function provider(id: SiteId): openstack.Provider {
-  const s = site(id);
-  return new openstack.Provider(`provider-${id}`, {
-    authUrl: s.authUrl,
-    region: s.region,
-    applicationCredentialId: "cred",
-    applicationCredentialSecret: pulumi.secret("not-a-real-secret"),
-  });
-}
-
 function network(prefix: string, floatingIps: Record<string, string>): ClusterNetwork {
   return {
     networkId: pulumi.output(`${prefix}-network-id`),
@@ -124,9 +114,9 @@ function argsFor(s: Scenario): K3sClusterArgs {
   return {
     environment: "staging",
     config,
-    compute: { provider: provider("kvm-tacc"), network: network("kvm", { ingress: INGRESS_IP }) },
+    compute: { provider: testProvider("kvm-tacc"), network: network("kvm", { ingress: INGRESS_IP }) },
     gpuSite: crossSite
-      ? { provider: provider(s.gpuSite), network: network("uc", { "gpu-0": GPU_IP }) }
+      ? { provider: testProvider(s.gpuSite), network: network("uc", { "gpu-0": GPU_IP }) }
       : undefined,
     reservations,
   };
@@ -143,12 +133,6 @@ async function build(s: Scenario): Promise<Build> {
   });
 }
 
-const one = (b: Build, type: string, name: string): ResourceRecord => {
-  const found = b.resources.find((r) => r.type === type && r.name === name);
-  if (!found) throw new Error(`no ${type} ${name}`);
-  return found;
-};
-const all = (b: Build, type: string) => b.resources.filter((r) => r.type === type);
 const urnOf = (b: Build, type: string, name: string) => one(b, type, name).urn;
 const command = (b: Build, role: string) => one(b, COMMAND, `k3s-${role}`);
 const env = (r: ResourceRecord) => r.inputs.environment as Record<string, string>;
@@ -174,14 +158,14 @@ describe("K3sCluster, GPU at the compute site (KVM flavor), window active", () =
   });
 
   test("a server, two agents and one GPU node, each on a port of the site network", () => {
-    const names = all(b, INSTANCE).map((r) => r.inputs.name);
+    const names = byType(b, INSTANCE).map((r) => r.inputs.name);
     expect(names.sort()).toEqual([
       "ssept-staging-gpu-w0-0",
       "ssept-staging-k3s-agent-0",
       "ssept-staging-k3s-agent-1",
       "ssept-staging-k3s-server",
     ]);
-    for (const r of all(b, INSTANCE)) {
+    for (const r of byType(b, INSTANCE)) {
       const portName = `${r.name}-port`;
       expect(r.inputs.networks).toEqual([{ port: mockIdOf(PORT, portName) }]);
       expect(r.inputs.keyPair).toBe("ssept-staging");
@@ -199,7 +183,7 @@ describe("K3sCluster, GPU at the compute site (KVM flavor), window active", () =
   });
 
   test("only the server holds a floating IP, and only the server is in the ingress group", () => {
-    expect(all(b, FIP_ASSOCIATE).map((r) => [r.name, r.inputs])).toEqual([
+    expect(byType(b, FIP_ASSOCIATE).map((r) => [r.name, r.inputs])).toEqual([
       ["k3s-server-fip", { floatingIp: INGRESS_IP, portId: mockIdOf(PORT, "k3s-server-port") }],
     ]);
     expect(one(b, PORT, "k3s-server-port").inputs.securityGroupIds).toEqual([
@@ -262,7 +246,7 @@ describe("K3sCluster, GPU at the compute site (KVM flavor), window active", () =
   });
 
   test("one Cinder volume of dataVolumeGb, attached to the server, prepared by its id before k3s", () => {
-    const volumes = all(b, VOLUME);
+    const volumes = byType(b, VOLUME);
     expect(volumes.map((r) => [r.name, r.inputs.size])).toEqual([["k3s-data", 100]]);
     const attach = one(b, VOLUME_ATTACH, "k3s-data-attach");
     expect(attach.inputs).toEqual({
@@ -332,7 +316,7 @@ describe("K3sCluster, GPU at the compute site (KVM flavor), window active", () =
   });
 
   test("every install step gets the same join token, only as a secret variable, never on the command line", () => {
-    const [password] = all(b, PASSWORD);
+    const [password] = byType(b, PASSWORD);
     expect(password.inputs).toMatchObject({ length: 48, special: false });
     const installs = ["server-install", "agent-0-install", "agent-1-install", "gpu-0-install"].map((r) =>
       command(b, r),
@@ -394,7 +378,7 @@ describe("K3sCluster, GPU at the compute site (KVM flavor), window active", () =
       env(command(b, "gpu-0-install")).SSEPT_K3S_CONFIG,
       env(command(b, "gpu-0-install-nvidia-toolkit")).SSEPT_NVIDIA_CTK_VERSION,
     ]);
-    for (const r of all(b, COMMAND)) expect(r.inputs.addPreviousOutputInEnv).toBe(false);
+    for (const r of byType(b, COMMAND)) expect(r.inputs.addPreviousOutputInEnv).toBe(false);
   });
 
   test("a departing GPU node is removed from the cluster by the server, on delete only", () => {
@@ -492,12 +476,12 @@ describe("K3sCluster outside a GPU window", () => {
 
   test("declares no GPU node, no GPU step and no GPU floating IP", () => {
     expect(
-      all(b, INSTANCE)
+      byType(b, INSTANCE)
         .map((r) => r.name)
         .sort(),
     ).toEqual(["k3s-agent-0", "k3s-server"]);
-    expect(all(b, COMMAND).filter((r) => r.name.includes("gpu"))).toEqual([]);
-    expect(all(b, FIP_ASSOCIATE).map((r) => r.name)).toEqual(["k3s-server-fip"]);
+    expect(byType(b, COMMAND).filter((r) => r.name.includes("gpu"))).toEqual([]);
+    expect(byType(b, FIP_ASSOCIATE).map((r) => r.name)).toEqual(["k3s-server-fip"]);
     expect(command(b, "server-read-kubeconfig").dependencies).toEqual(
       expect.arrayContaining([command(b, "server-install").urn, command(b, "agent-0-install").urn]),
     );

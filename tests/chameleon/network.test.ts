@@ -3,25 +3,16 @@ import * as pulumi from "@pulumi/pulumi";
 import { Network, NetworkArgs } from "../../components/chameleon/network";
 import { portsLabel, securityRules } from "../../components/chameleon/securityRules";
 import { site } from "../../stacks/sites";
-import { ResourceRecord, runUnderMocks } from "../harness";
+import { byType, one, runUnderMocks } from "../harness";
 import * as mockState from "../mockState";
 import { MOCK_EXTERNAL_NETWORK_ID, mockIdOf } from "../mockState";
+import { testProvider } from "./chameleonKit";
 
 const RULE = "openstack:networking/secGroupRule:SecGroupRule";
 const GROUP = "openstack:networking/secGroup:SecGroup";
 const FIP = "openstack:networking/floatingIp:FloatingIp";
 
 type Build = Awaited<ReturnType<typeof runUnderMocks>>;
-
-function provider(id: "kvm-tacc" | "chi-uc"): openstack.Provider {
-  const s = site(id);
-  return new openstack.Provider(`provider-${id}`, {
-    authUrl: s.authUrl,
-    region: s.region,
-    applicationCredentialId: "cred",
-    applicationCredentialSecret: pulumi.secret("not-a-real-secret"),
-  });
-}
 
 function computeArgs(p: openstack.Provider, extra: Partial<NetworkArgs> = {}): NetworkArgs {
   return {
@@ -36,13 +27,6 @@ function computeArgs(p: openstack.Provider, extra: Partial<NetworkArgs> = {}): N
   };
 }
 
-const byType = (build: Build, type: string) => build.resources.filter((r) => r.type === type);
-const one = (build: Build, type: string, name: string): ResourceRecord => {
-  const found = build.resources.find((r) => r.type === type && r.name === name);
-  if (!found) throw new Error(`no ${type} ${name}`);
-  return found;
-};
-
 describe("Network at the compute site", () => {
   let build: Build;
   let invokes: { token: string; provider?: string; inputs: Record<string, unknown> }[];
@@ -52,7 +36,7 @@ describe("Network at the compute site", () => {
     build = await runUnderMocks(() => {
       const net = new Network(
         "ssept",
-        computeArgs(provider("kvm-tacc"), {
+        computeArgs(testProvider("kvm-tacc"), {
           openHttp: true,
           peerAddresses: [pulumi.output("192.5.87.10"), "129.114.77.8"],
         }),
@@ -198,7 +182,7 @@ describe("Network at a second GPU site", () => {
     const build = await runUnderMocks(() => {
       const net = new Network("gpu-uc", {
         site: site("chi-uc"),
-        provider: provider("chi-uc"),
+        provider: testProvider("chi-uc"),
         environment: "production",
         externalNetwork: "public",
         subnetCidr: "192.168.61.0/24",
@@ -231,9 +215,9 @@ describe("Network at a second GPU site", () => {
 describe("two sites that name each other's addresses", () => {
   test("the compute site learns the GPU node's address after both networks exist", async () => {
     const build = await runUnderMocks(() => {
-      const compute = new Network("ssept-kvm-tacc", computeArgs(provider("kvm-tacc")));
+      const compute = new Network("ssept-kvm-tacc", computeArgs(testProvider("kvm-tacc")));
       const gpu = new Network("ssept-chi-uc", {
-        ...computeArgs(provider("chi-uc"), { site: site("chi-uc"), subnetCidr: "192.168.61.0/24" }),
+        ...computeArgs(testProvider("chi-uc"), { site: site("chi-uc"), subnetCidr: "192.168.61.0/24" }),
         floatingIps: ["gpu-0"],
         peerAddresses: [compute.floatingIps.ingress.address, compute.gatewayAddress],
       });
@@ -280,7 +264,7 @@ describe("allowPeers", () => {
     const build = await runUnderMocks(() => {
       const net = new Network(
         "ssept",
-        computeArgs(provider("kvm-tacc"), { peerAddresses: ["129.114.77.8"] }),
+        computeArgs(testProvider("kvm-tacc"), { peerAddresses: ["129.114.77.8"] }),
       );
       try {
         net.allowPeers(["129.114.77.8/32"]);

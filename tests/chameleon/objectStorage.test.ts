@@ -7,8 +7,9 @@ import {
   ObjectStorageArgs,
 } from "../../components/chameleon/objectStorage";
 import { BUCKET_ROLES, BucketRole } from "../../stacks/config";
-import { s3EndpointOf, site } from "../../stacks/sites";
+import { s3EndpointOf } from "../../stacks/sites";
 import { runUnderMocks } from "../harness";
+import { testProvider } from "./chameleonKit";
 
 const CONTAINER = "openstack:objectstorage/container:Container";
 const EC2 = "openstack:identity/ec2CredentialV3:Ec2CredentialV3";
@@ -23,16 +24,6 @@ const BUCKETS: Record<BucketRole, string> = {
   "ray-checkpoints": "ssept-staging-ray-checkpoints",
 };
 
-function chiTacc(): openstack.Provider {
-  const s = site("chi-tacc");
-  return new openstack.Provider("provider-chi-tacc", {
-    authUrl: s.authUrl,
-    region: s.region,
-    applicationCredentialId: "cred",
-    applicationCredentialSecret: pulumi.secret("not-a-real-secret"),
-  });
-}
-
 /** Builds the component under mocks, recording the resource options each child was created with. */
 async function build(extra: Partial<ObjectStorageArgs> = {}) {
   const options = new Map<string, pulumi.CustomResourceOptions>();
@@ -42,7 +33,7 @@ async function build(extra: Partial<ObjectStorageArgs> = {}) {
       return undefined;
     });
     const storage = new ObjectStorage("ssept-objects", {
-      provider: chiTacc(),
+      provider: testProvider("chi-tacc"),
       buckets: BUCKETS,
       endpoint: s3EndpointOf("chi-tacc"),
       ...extra,

@@ -1,30 +1,10 @@
-import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { credentialFor, Reservations } from "../../components/chameleon/reservations";
-import { ChameleonCluster, loadConfig, PROJECT } from "../../stacks/config";
-import { PLAN_CLOCK, readStackFile, REPO_ROOT, ResourceRecord, runUnderMocks } from "../harness";
+import { ChameleonCluster } from "../../stacks/config";
+import { ResourceRecord, runUnderMocks } from "../harness";
+import { A100_HOST_RESERVATION, stackCluster, STAGING_VM_RESERVATIONS, TEST_SECRETS } from "./chameleonKit";
 
 const LEASE = "pulumi-nodejs:dynamic/blazar:Lease";
-
-const SECRETS = {
-  kvmTaccCredentialSecret: "kvm-secret-value",
-  chiTaccCredentialSecret: "chi-tacc-secret-value",
-  chiUcCredentialSecret: "chi-uc-secret-value",
-  sshPrivateKey: "ssh-private-key-value",
-};
-
-/** The cluster part of a committed stack's config, with overrides, judged at `now`. */
-function clusterOf(
-  stack: string,
-  overrides: Record<string, string> = {},
-  now = PLAN_CLOCK,
-): ChameleonCluster {
-  const { config } = readStackFile(path.join(REPO_ROOT, `Pulumi.${stack}.yaml`));
-  for (const [k, v] of Object.entries({ ...SECRETS, ...overrides })) config[`${PROJECT}:${k}`] = v;
-  const cluster = loadConfig(config, { now }).cluster;
-  if (cluster.mode !== "chameleon") throw new Error("expected a chameleon cluster");
-  return cluster;
-}
 
 interface Built {
   resources: ResourceRecord[];
@@ -58,7 +38,7 @@ const lease = (b: Built, name: string) => leases(b).find((r) => r.name === name)
 describe("staging: VMs and an H100 flavor at KVM@TACC", () => {
   let b: Built;
   beforeAll(async () => {
-    b = await build(() => clusterOf("staging"), "staging");
+    b = await build(() => stackCluster("staging"), "staging");
   });
 
   test("one VM lease and one GPU lease per window, under the component", () => {
@@ -83,14 +63,11 @@ describe("staging: VMs and an H100 flavor at KVM@TACC", () => {
       authUrl: "https://kvm.tacc.chameleoncloud.org:5000/v3",
       region: "KVM@TACC",
       credentialId: "replace-with-your-kvm-tacc-credential-id",
-      credentialSecret: SECRETS.kvmTaccCredentialSecret,
+      credentialSecret: TEST_SECRETS.kvmTaccCredentialSecret,
       name: "staging-vm",
       start: "now",
       hours: 168,
-      reservations: [
-        { resourceType: "flavor:instance", flavorName: "m1.medium", amount: 1 },
-        { resourceType: "flavor:instance", flavorName: "m1.medium", amount: 2 },
-      ],
+      reservations: STAGING_VM_RESERVATIONS,
       // 3 × m1.medium (2 of 48 vCPUs of a host) × 168 h
       suEstimate: 21,
     });
@@ -147,7 +124,7 @@ describe("staging: VMs and an H100 flavor at KVM@TACC", () => {
 describe("production: bare-metal A100 hosts at CHI@UC", () => {
   let b: Built;
   beforeAll(async () => {
-    b = await build(() => clusterOf("production"), "production");
+    b = await build(() => stackCluster("production"), "production");
   });
 
   test("GPU leases reserve physical hosts by node type, min = max = gpuNodeCount", () => {
@@ -159,18 +136,11 @@ describe("production: bare-metal A100 hosts at CHI@UC", () => {
       authUrl: "https://chi.uc.chameleoncloud.org:5000/v3",
       region: "CHI@UC",
       credentialId: "replace-with-your-chi-uc-credential-id",
-      credentialSecret: SECRETS.chiUcCredentialSecret,
+      credentialSecret: TEST_SECRETS.chiUcCredentialSecret,
       name: "production-gpu-0",
       start: "2027-01-04 14:00",
       hours: 4,
-      reservations: [
-        {
-          resourceType: "physical:host",
-          resourceProperties: '["==","$node_type","gpu_a100_pcie"]',
-          min: 1,
-          max: 1,
-        },
-      ],
+      reservations: [A100_HOST_RESERVATION],
       suEstimate: 4,
     });
     for (const r of gpu) expect(r.secretPaths).toEqual(["credentialSecret"]);
@@ -179,7 +149,7 @@ describe("production: bare-metal A100 hosts at CHI@UC", () => {
   test("the VM lease stays at KVM@TACC with its own credential", () => {
     expect(lease(b, "ssept-vm").inputs).toMatchObject({
       region: "KVM@TACC",
-      credentialSecret: SECRETS.kvmTaccCredentialSecret,
+      credentialSecret: TEST_SECRETS.kvmTaccCredentialSecret,
     });
   });
 
@@ -200,7 +170,7 @@ describe("inside a GPU window", () => {
 
   test("bare metal: the active reservation id is the reservation's, not the lease's, and there is no flavor", async () => {
     const now = new Date("2027-01-06T15:30:00Z");
-    const b = await build(() => clusterOf("production", { gpuWindows: windows }, now), "production");
+    const b = await build(() => stackCluster("production", { gpuWindows: windows }, now), "production");
     const open = (b.outputs.gpuLeases as { window: string; leaseId: string; reservationId: string }[])[1];
     expect(open.window).toBe("2027-01-06T14:00Z/4h");
     expect(b.outputs.activeWindow).toBe(1);
@@ -211,7 +181,7 @@ describe("inside a GPU window", () => {
 
   test("KVM GPU flavor: the active reservation also names its reserved flavor", async () => {
     const now = new Date("2027-01-06T17:59:00Z");
-    const b = await build(() => clusterOf("staging", { gpuWindows: windows }, now), "staging");
+    const b = await build(() => stackCluster("staging", { gpuWindows: windows }, now), "staging");
     const open = (b.outputs.gpuLeases as { reservationId: string }[])[1];
     expect(b.outputs.activeWindow).toBe(1);
     expect(b.outputs.activeReservationId).toBe(open.reservationId);
@@ -221,7 +191,7 @@ describe("inside a GPU window", () => {
 
 describe("without GPU nodes", () => {
   test("gpuNodeCount 0 declares the VM lease only", async () => {
-    const b = await build(() => clusterOf("production", { gpuNodeCount: "0" }), "production");
+    const b = await build(() => stackCluster("production", { gpuNodeCount: "0" }), "production");
     expect(leases(b).map((r) => r.name)).toEqual(["ssept-vm"]);
     expect(b.outputs.gpuLeases).toEqual([]);
     expect(b.outputs.leaseEnds).toEqual([]);
@@ -231,13 +201,13 @@ describe("without GPU nodes", () => {
 
 describe("credentials", () => {
   test("each lease is made with its site's credential", () => {
-    const cluster = clusterOf("production");
+    const cluster = stackCluster("production");
     expect(credentialFor(cluster, "chi-uc").id).toBe("replace-with-your-chi-uc-credential-id");
     expect(credentialFor(cluster, "kvm-tacc").id).toBe("replace-with-your-kvm-tacc-credential-id");
   });
 
   test("a site without a credential names the config keys", () => {
-    const cluster = { ...clusterOf("staging"), credentials: {} };
+    const cluster = { ...stackCluster("staging"), credentials: {} };
     expect(() => credentialFor(cluster, "kvm-tacc")).toThrow(
       "sse-pt-platform:kvmTaccCredentialId and sse-pt-platform:kvmTaccCredentialSecret are required: site kvm-tacc holds a Blazar lease",
     );

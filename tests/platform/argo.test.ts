@@ -27,8 +27,12 @@ import {
   Build,
   byType,
   estateViolations,
+  expectKubernetesChildrenOf,
   hasModel,
+  NETPOL,
   one,
+  RELEASE,
+  SECRET,
   stackConfig,
   testContext,
   validatePodSpec,
@@ -39,10 +43,8 @@ import {
 type Json = any;
 
 const WORKFLOW_TEMPLATE = "kubernetes:argoproj.io/v1alpha1:WorkflowTemplate";
-const RELEASE = "kubernetes:helm.sh/v3:Release";
 const ROLE = "kubernetes:rbac.authorization.k8s.io/v1:Role";
 const BINDING = "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding";
-const NETPOL = "kubernetes:networking.k8s.io/v1:NetworkPolicy";
 
 const staging = stackConfig("staging");
 const MLFLOW_URI = "http://mlflow.mlflow.svc.cluster.local:5000";
@@ -338,7 +340,7 @@ describe("Argo component (under mocks)", () => {
       one(build, "kubernetes:core/v1:ServiceAccount", "argo-workflow-sa"),
       one(build, BINDING, "argo-rayjobs-binding"),
       one(build, BINDING, "argo-pipeline-binding"),
-      one(build, "kubernetes:core/v1:Secret", "argo-s3-credentials"),
+      one(build, SECRET, "argo-s3-credentials"),
     ];
     expect(wt.dependencies).toEqual(expect.arrayContaining(needs.map((r) => r.urn)));
   });
@@ -384,13 +386,7 @@ describe("Argo component (under mocks)", () => {
     const checked = build.resources.filter((x) => hasModel(x.type));
     expect(checked.length).toBeGreaterThan(12);
     for (const r of checked) validateRecord(r);
-    for (const r of build.resources.filter((x) => x.type.startsWith("kubernetes:"))) {
-      expect({ name: r.name, provider: r.provider, parent: r.parent }).toEqual({
-        name: r.name,
-        provider: expect.stringContaining("test-k8s"),
-        parent: component.urn,
-      });
-    }
+    expectKubernetesChildrenOf(build, component);
   });
 
   test("both namespaces start closed and carry their own policies", () => {
@@ -402,7 +398,7 @@ describe("Argo component (under mocks)", () => {
         .sort();
     expect(names("argo")).toEqual(["allow-dns", "argo-server", "argo-workflow-controller", "default-deny"]);
     expect(names("pipeline")).toEqual(["allow-dns", "default-deny", "ingest-downloads", "workflow-steps"]);
-    const s3 = one(build, "kubernetes:core/v1:Secret", "argo-s3-credentials");
+    const s3 = one(build, SECRET, "argo-s3-credentials");
     expect((s3.inputs.metadata as Json).namespace).toBe("pipeline");
     expect(s3.secretPaths).toContain("stringData");
   });

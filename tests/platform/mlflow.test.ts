@@ -19,15 +19,24 @@ import { runUnderMocks } from "../harness";
 import {
   Build,
   byType,
+  CRONJOB,
+  DEPLOYMENT,
   estateViolations,
   containersOf,
   expectHardened,
+  expectKubernetesChildrenOf,
   hasModel,
+  NETPOL,
   one,
+  PASSWORD,
   plainEnv,
   podsOf,
+  SECRET,
   selects,
+  SERVICE,
+  SERVICE_MONITOR,
   stackConfig,
+  STATEFULSET,
   TEST_ACCESS_KEY,
   TEST_SECRET_KEY,
   testContext,
@@ -36,15 +45,6 @@ import {
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = any;
-
-const DEPLOYMENT = "kubernetes:apps/v1:Deployment";
-const STATEFULSET = "kubernetes:apps/v1:StatefulSet";
-const SERVICE = "kubernetes:core/v1:Service";
-const SECRET = "kubernetes:core/v1:Secret";
-const CRONJOB = "kubernetes:batch/v1:CronJob";
-const NETPOL = "kubernetes:networking.k8s.io/v1:NetworkPolicy";
-const SERVICE_MONITOR = "kubernetes:monitoring.coreos.com/v1:ServiceMonitor";
-const PASSWORD = "random:index/randomPassword:RandomPassword";
 
 async function buildMlflow(config: PlatformConfig) {
   let ui: unknown;
@@ -253,13 +253,7 @@ describe("Mlflow component (under mocks)", () => {
       (r) => r.type.startsWith("kubernetes:") && !r.type.startsWith("pulumi:"),
     );
     expect(kube.length).toBeGreaterThan(10);
-    for (const r of kube) {
-      expect({ name: r.name, provider: r.provider, parent: r.parent }).toEqual({
-        name: r.name,
-        provider: expect.stringContaining("test-k8s"),
-        parent: component.urn,
-      });
-    }
+    expectKubernetesChildrenOf(build, component);
   });
 
   test("passes the estate-wide Kubernetes rules (schema, images, resources, probes, secrets, namespaces)", () => {

@@ -1,5 +1,3 @@
-import * as path from "path";
-import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { PrometheusRule } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule";
 import { ServiceMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor";
@@ -12,45 +10,30 @@ import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1/NetworkPol
 import { LeaseEnd, renderLeaseMetrics } from "../../components/platform/leaseMetrics";
 import { apiServerCidr, Monitoring } from "../../components/platform/monitoring";
 import { monitoringNetworkPolicies } from "../../components/platform/monitoringNetworkPolicies";
-import { loadConfig, PlatformConfig, PROJECT } from "../../stacks/config";
-import { KEYS, pinnedImage } from "../../stacks/configSchema";
-import {
-  BuildResult,
-  PLAN_CLOCK,
-  placeholderSecret,
-  readStackFile,
-  REPO_ROOT,
-  ResourceRecord,
-  runUnderMocks,
-} from "../harness";
+import { PlatformConfig } from "../../stacks/config";
+import { pinnedImage } from "../../stacks/configSchema";
+import { BuildResult, ResourceRecord, runUnderMocks } from "../harness";
 import { checkKubernetes, secretSources } from "../k8sValidation";
+import {
+  byType,
+  DEPLOYMENT,
+  NAMESPACE,
+  NETPOL,
+  one,
+  PASSWORD,
+  RELEASE,
+  SECRET,
+  SERVICE,
+  SERVICE_MONITOR,
+  stackConfig,
+  testContext,
+} from "./workloadKit";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = any;
 
-const RELEASE = "kubernetes:helm.sh/v3:Release";
 const CONFIG_MAP = "kubernetes:core/v1:ConfigMap";
-const SECRET = "kubernetes:core/v1:Secret";
-const NETPOL = "kubernetes:networking.k8s.io/v1:NetworkPolicy";
 const RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule";
-const SERVICE_MONITOR = "kubernetes:monitoring.coreos.com/v1:ServiceMonitor";
-const DEPLOYMENT = "kubernetes:apps/v1:Deployment";
-const SERVICE = "kubernetes:core/v1:Service";
-const NAMESPACE = "kubernetes:core/v1:Namespace";
-const PASSWORD = "random:index/randomPassword:RandomPassword";
-
-function stackConfig(
-  stack: "staging" | "production",
-  overrides: Record<string, string> = {},
-): PlatformConfig {
-  const { config } = readStackFile(path.join(REPO_ROOT, `Pulumi.${stack}.yaml`));
-  for (const [k, spec] of Object.entries(KEYS)) {
-    if (spec.secret && config[`${PROJECT}:${k}`] === undefined)
-      config[`${PROJECT}:${k}`] = placeholderSecret(k);
-  }
-  for (const [k, v] of Object.entries(overrides)) config[`${PROJECT}:${k}`] = v;
-  return loadConfig(config, { now: PLAN_CLOCK });
-}
 
 const LEASES: LeaseEnd[] = [
   { name: "ssept-production-gpu-0", site: "chi-uc", end: "2027-01-04 18:00" },
@@ -66,16 +49,7 @@ async function build(
   args: { gpu: boolean; leaseEnds?: pulumi.Input<LeaseEnd[]> } = { gpu: true, leaseEnds: LEASES },
 ): Promise<Built> {
   const run = await runUnderMocks(() => {
-    const ctx = {
-      config,
-      provider: new k8s.Provider("test-k8s", { kubeconfig: pulumi.secret("apiVersion: v1\nkind: Config\n") }),
-      s3: {
-        endpoint: config.objectStore.endpoint,
-        accessKey: pulumi.secret("ak"),
-        secretKey: pulumi.secret("sk"),
-      },
-    };
-    const m = new Monitoring("monitoring", { ctx, ...args });
+    const m = new Monitoring("monitoring", { ctx: testContext(config), ...args });
     return {
       grafanaNamespace: pulumi.output(m.grafana.namespace),
       grafanaName: pulumi.output(m.grafana.name),
@@ -88,13 +62,6 @@ async function build(
   return { ...run, config };
 }
 
-const ofType = (b: Built, type: string) => b.resources.filter((r) => r.type === type);
-function one(b: Built, type: string, name: string): ResourceRecord {
-  const found = b.resources.find((r) => r.type === type && r.name === name);
-  if (!found)
-    throw new Error(`no ${type} ${name}; have ${b.resources.map((r) => `${r.type} ${r.name}`).join(", ")}`);
-  return found;
-}
 const inputs = (r: ResourceRecord): Json => r.inputs;
 
 describe("Monitoring (production, GPU, leases)", () => {
@@ -119,17 +86,17 @@ describe("Monitoring (production, GPU, leases)", () => {
   test("the monitoring namespace starts closed and gets the monitoring flows", () => {
     const ns = one(b, NAMESPACE, "monitoring-ns");
     expect(inputs(ns).metadata.name).toBe("monitoring");
-    const names = ofType(b, NETPOL).map((p) => inputs(p).metadata.name);
+    const names = byType(b, NETPOL).map((p) => inputs(p).metadata.name);
     const expected = monitoringNetworkPolicies({ apiServerCidr: apiServerCidr(b.config.cluster) }).map(
       (p) => p.name,
     );
     expect(names.sort()).toEqual(["allow-dns", "default-deny", ...expected].sort());
-    for (const p of ofType(b, NETPOL)) {
+    for (const p of byType(b, NETPOL)) {
       expect(inputs(p).metadata.namespace).toBe("monitoring");
       expect(() => new NetworkPolicy(inputs(p)).validate()).not.toThrow();
     }
     // Chameleon mode: the API server is one of the nodes of the configured subnet.
-    const api = ofType(b, NETPOL).find((p) => inputs(p).metadata.name === "api-server")!;
+    const api = byType(b, NETPOL).find((p) => inputs(p).metadata.name === "api-server")!;
     expect(inputs(api).spec.egress[0].to[0]).toEqual({ ipBlock: { cidr: "192.168.60.0/24" } });
     expect(() => new Namespace(inputs(ns)).validate()).not.toThrow();
   });
@@ -199,7 +166,7 @@ describe("Monitoring (production, GPU, leases)", () => {
   });
 
   test("dashboards are ConfigMaps labelled for Grafana's sidecar, one JSON model each", () => {
-    const maps = ofType(b, CONFIG_MAP).filter((c) => inputs(c).metadata.labels?.grafana_dashboard === "1");
+    const maps = byType(b, CONFIG_MAP).filter((c) => inputs(c).metadata.labels?.grafana_dashboard === "1");
     expect(maps.map((c) => inputs(c).metadata.name).sort()).toEqual(
       ["dashboard-ssept-cluster-gpu", "dashboard-ssept-mlflow-postgres", "dashboard-ssept-ray"].sort(),
     );
@@ -215,7 +182,7 @@ describe("Monitoring (production, GPU, leases)", () => {
   });
 
   test("alert rules: every file applied, valid, with production's SLO substituted", () => {
-    const rules = ofType(b, RULE);
+    const rules = byType(b, RULE);
     expect(rules.map((r) => inputs(r).metadata.name).sort()).toEqual(
       [
         "ssept-gpu-lease",
@@ -291,7 +258,7 @@ describe("Monitoring, other estates", () => {
       "7d",
       "10Gi",
     ]);
-    const inference = inputs(ofType(b, RULE).find((r) => inputs(r).metadata.name === "ssept-inference")!);
+    const inference = inputs(byType(b, RULE).find((r) => inputs(r).metadata.name === "ssept-inference")!);
     expect(inference.spec.groups[0].rules[0].expr).toMatch(/> 0\.25$/);
   });
 
@@ -302,11 +269,11 @@ describe("Monitoring, other estates", () => {
         gpu: false,
       },
     );
-    expect(ofType(b, RELEASE).map((r) => r.name)).toEqual(["monitoring-kube-prometheus-stack"]);
+    expect(byType(b, RELEASE).map((r) => r.name)).toEqual(["monitoring-kube-prometheus-stack"]);
     expect(b.resources.filter((r) => r.name.startsWith("monitoring-lease-metrics"))).toEqual([]);
-    expect(ofType(b, SERVICE_MONITOR)).toEqual([]);
-    expect(ofType(b, RULE).map((r) => inputs(r).metadata.name)).not.toContain("ssept-mlflow");
-    expect(ofType(b, RULE).map((r) => inputs(r).metadata.name)).toContain("ssept-gpu-node");
+    expect(byType(b, SERVICE_MONITOR)).toEqual([]);
+    expect(byType(b, RULE).map((r) => inputs(r).metadata.name)).not.toContain("ssept-mlflow");
+    expect(byType(b, RULE).map((r) => inputs(r).metadata.name)).toContain("ssept-gpu-node");
   });
 
   test("existing cluster: the API server may be anywhere, Prometheus may run on any node", async () => {
@@ -320,7 +287,7 @@ describe("Monitoring, other estates", () => {
     const b = await build(config, { gpu: false });
     const values = inputs(one(b, RELEASE, "monitoring-kube-prometheus-stack")).values;
     expect(values.prometheus.prometheusSpec.nodeSelector).toBeUndefined();
-    const api = ofType(b, NETPOL).find((p) => inputs(p).metadata.name === "api-server")!;
+    const api = byType(b, NETPOL).find((p) => inputs(p).metadata.name === "api-server")!;
     expect(inputs(api).spec.egress[0].to[0]).toEqual({ ipBlock: { cidr: "0.0.0.0/0" } });
   });
 });

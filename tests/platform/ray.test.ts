@@ -31,10 +31,15 @@ import {
   byType,
   estateViolations,
   expectHardened,
+  expectKubernetesChildrenOf,
   hasModel,
+  NETPOL,
   one,
   PodOf,
+  RELEASE,
+  SECRET,
   selects,
+  SERVICE,
   stackConfig,
   testContext,
   validatePodSpec,
@@ -46,9 +51,6 @@ type Json = any;
 
 const RAY_CLUSTER = "kubernetes:ray.io/v1:RayCluster";
 const POD_MONITOR = "kubernetes:monitoring.coreos.com/v1:PodMonitor";
-const RELEASE = "kubernetes:helm.sh/v3:Release";
-const SERVICE = "kubernetes:core/v1:Service";
-const NETPOL = "kubernetes:networking.k8s.io/v1:NetworkPolicy";
 
 const ENDPOINTS = {
   mlflowTrackingUri: "http://mlflow.mlflow.svc.cluster.local:5000",
@@ -397,7 +399,7 @@ describe("Ray component (under mocks)", () => {
   test("declares the RayCluster after the operator (its CRDs) and the S3 Secret", () => {
     const cluster = one(build, RAY_CLUSTER, "ray-cluster");
     const release = one(build, RELEASE, "ray-kuberay-operator");
-    const secret = one(build, "kubernetes:core/v1:Secret", "ray-s3-credentials");
+    const secret = one(build, SECRET, "ray-s3-credentials");
     expect(cluster.dependencies).toEqual(expect.arrayContaining([release.urn, secret.urn]));
     expect((cluster.inputs.metadata as Json).namespace).toBe("ray");
     expect((secret.inputs.metadata as Json).name).toBe(S3_SECRET_NAME);
@@ -412,13 +414,7 @@ describe("Ray component (under mocks)", () => {
   test("every core object and the PodMonitor validate; every Kubernetes child uses the explicit provider", () => {
     const component = one(build, "ssept:platform:Ray", "ray");
     for (const r of build.resources.filter((x) => hasModel(x.type))) validateRecord(r);
-    for (const r of build.resources.filter((x) => x.type.startsWith("kubernetes:"))) {
-      expect({ name: r.name, provider: r.provider, parent: r.parent }).toEqual({
-        name: r.name,
-        provider: expect.stringContaining("test-k8s"),
-        parent: component.urn,
-      });
-    }
+    expectKubernetesChildrenOf(build, component);
   });
 
   test("the dashboard Service selects the head pod and targets its dashboard port", () => {

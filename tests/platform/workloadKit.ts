@@ -1,9 +1,9 @@
 /**
- * Shared checks for the MLflow, Ray and Argo component tests: realistic config from the stack
- * files, a PlatformContext under mocks, kubernetes-models validation of recorded objects, and the
- * container rules every workload of the estate follows.
+ * Shared setup and checks for the Monitoring, MLflow, Ray and Argo component tests: realistic
+ * config from the stack files, a PlatformContext under mocks, the type tokens of recorded
+ * resources, kubernetes-models validation of recorded objects, and the container rules every
+ * workload of the estate follows.
  */
-import * as path from "path";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { Deployment, StatefulSet } from "kubernetes-models/apps/v1";
@@ -18,31 +18,31 @@ import {
 import { Namespace, Pod, Secret, Service, ServiceAccount } from "kubernetes-models/v1";
 import { PodMonitor, ServiceMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1";
 import { PlatformContext } from "../../components/platform/context";
-import { loadConfig, PlatformConfig, PROJECT } from "../../stacks/config";
-import { KEYS, pinnedImage } from "../../stacks/configSchema";
-import { PLAN_CLOCK, placeholderSecret, readStackFile, REPO_ROOT, ResourceRecord } from "../harness";
+import { PlatformConfig } from "../../stacks/config";
+import { pinnedImage } from "../../stacks/configSchema";
+import { ResourceRecord } from "../harness";
 import { checkKubernetes, secretSources, Violation } from "../k8sValidation";
 
 export type Build = { resources: ResourceRecord[]; secretValues?: string[] };
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = any;
 
+/** Type tokens of the resources the component tests look up. */
+export const DEPLOYMENT = "kubernetes:apps/v1:Deployment";
+export const STATEFULSET = "kubernetes:apps/v1:StatefulSet";
+export const CRONJOB = "kubernetes:batch/v1:CronJob";
+export const NAMESPACE = "kubernetes:core/v1:Namespace";
+export const SECRET = "kubernetes:core/v1:Secret";
+export const SERVICE = "kubernetes:core/v1:Service";
+export const NETPOL = "kubernetes:networking.k8s.io/v1:NetworkPolicy";
+export const SERVICE_MONITOR = "kubernetes:monitoring.coreos.com/v1:ServiceMonitor";
+export const RELEASE = "kubernetes:helm.sh/v3:Release";
+export const PASSWORD = "random:index/randomPassword:RandomPassword";
+
 export const TEST_ACCESS_KEY = "TESTACCESSKEY0001";
 export const TEST_SECRET_KEY = "test-secret-key-do-not-leak-0001";
 
-/** A stack file's config (secrets filled with placeholders) plus overrides, validated by loadConfig. */
-export function stackConfig(
-  stack: "staging" | "production",
-  overrides: Record<string, string> = {},
-): PlatformConfig {
-  const { config } = readStackFile(path.join(REPO_ROOT, `Pulumi.${stack}.yaml`));
-  for (const [k, spec] of Object.entries(KEYS)) {
-    if (spec.secret && config[`${PROJECT}:${k}`] === undefined)
-      config[`${PROJECT}:${k}`] = placeholderSecret(k);
-  }
-  for (const [k, v] of Object.entries(overrides)) config[`${PROJECT}:${k}`] = v;
-  return loadConfig(config, { now: PLAN_CLOCK });
-}
+export { byType, one, stackConfig } from "../harness";
 
 /** The context a component receives; call it inside runUnderMocks. */
 export function testContext(config: PlatformConfig): PlatformContext {
@@ -57,31 +57,22 @@ export function testContext(config: PlatformConfig): PlatformContext {
   };
 }
 
-export const byType = (build: Build, type: string) => build.resources.filter((r) => r.type === type);
-
-export function one(build: Build, type: string, name: string): ResourceRecord {
-  const found = build.resources.find((r) => r.type === type && r.name === name);
-  if (!found)
-    throw new Error(`no ${type} named ${name}; have ${build.resources.map((r) => r.name).join(", ")}`);
-  return found;
-}
-
 /** The kubernetes-models class of each core (and Prometheus Operator) type the components declare. */
 const MODELS: Record<string, new (data: Json) => { validate(): void }> = {
-  "kubernetes:apps/v1:Deployment": Deployment,
-  "kubernetes:apps/v1:StatefulSet": StatefulSet,
-  "kubernetes:batch/v1:CronJob": CronJob,
+  [DEPLOYMENT]: Deployment,
+  [STATEFULSET]: StatefulSet,
+  [CRONJOB]: CronJob,
   "kubernetes:batch/v1:Job": Job,
-  "kubernetes:core/v1:Namespace": Namespace,
-  "kubernetes:core/v1:Secret": Secret,
-  "kubernetes:core/v1:Service": Service,
+  [NAMESPACE]: Namespace,
+  [SECRET]: Secret,
+  [SERVICE]: Service,
   "kubernetes:core/v1:ServiceAccount": ServiceAccount,
-  "kubernetes:networking.k8s.io/v1:NetworkPolicy": NetworkPolicy,
+  [NETPOL]: NetworkPolicy,
   "kubernetes:rbac.authorization.k8s.io/v1:Role": Role,
   "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding": RoleBinding,
   "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole": ClusterRole,
   "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding": ClusterRoleBinding,
-  "kubernetes:monitoring.coreos.com/v1:ServiceMonitor": ServiceMonitor,
+  [SERVICE_MONITOR]: ServiceMonitor,
   "kubernetes:monitoring.coreos.com/v1:PodMonitor": PodMonitor,
 };
 
@@ -168,6 +159,17 @@ export function expectHardened(pod: PodOf, options: { probes: boolean }): void {
       nonRoot: true,
       rootUid: false,
       probes: true,
+    });
+  }
+}
+
+/** Every Kubernetes object of the build is a child of `component` and uses the test's explicit provider. */
+export function expectKubernetesChildrenOf(build: Build, component: ResourceRecord): void {
+  for (const r of build.resources.filter((x) => x.type.startsWith("kubernetes:"))) {
+    expect({ name: r.name, provider: r.provider, parent: r.parent }).toEqual({
+      name: r.name,
+      provider: expect.stringContaining("test-k8s"),
+      parent: component.urn,
     });
   }
 }

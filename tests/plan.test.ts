@@ -83,6 +83,29 @@ describe.each(["staging", "production"])("npm run plan -- %s", (stack) => {
   });
 });
 
+describe("GPU nodes in the plan", () => {
+  test("outside a window: no GPU instance, and the plan says how to see one", async () => {
+    const out = path.join(tmp, "gpu-outside");
+    await writePlan({ stack: "production", out, now: PLAN_CLOCK });
+    const plan = fs.readFileSync(path.join(out, "plan.md"), "utf8");
+    expect(plan).not.toMatch(/\| ssept-production-gpu-/);
+    expect(plan).toContain("npm run plan -- production --now 2027-01-04T14:00Z");
+  });
+
+  test("inside a window: bare metal boots with the reservation as scheduler hint, KVM from the reserved flavor", async () => {
+    const production = path.join(tmp, "gpu-production");
+    await writePlan({ stack: "production", out: production, now: new Date("2027-01-04T15:00:00Z") });
+    expect(fs.readFileSync(path.join(production, "plan.md"), "utf8")).toMatch(
+      /\| ssept-production-gpu-w0-0 \| CHI@UC \| gpu \| CC-Ubuntu24\.04-CUDA \| baremetal \| [0-9a-f-]{36} \|/,
+    );
+    const staging = path.join(tmp, "gpu-staging");
+    await writePlan({ stack: "staging", out: staging, now: new Date("2027-01-05T15:00:00Z") });
+    expect(fs.readFileSync(path.join(staging, "plan.md"), "utf8")).toMatch(
+      /\| ssept-staging-gpu-w0-0 \| KVM@TACC \| gpu \| CC-Ubuntu24\.04-CUDA \| reservation:[0-9a-f-]{36} \| - \|/,
+    );
+  });
+});
+
 describe("plan --diff", () => {
   test("prints added, removed and changed fields as Markdown, without secrets", async () => {
     const before = path.join(tmp, "diff-before");

@@ -56,6 +56,31 @@ export function planMarkdown(plan: PlanModel, meta: { clock: Date }): string {
     out.push("", `Total: **${round(total)} SU**.`);
   }
 
+  out.push("", "## Instances", "");
+  if (plan.instances.length === 0) {
+    out.push("No instances in this estate.");
+  } else {
+    out.push(
+      "VMs boot from the flavor their Blazar reservation created (`reservation:<reservation id>`); " +
+        "bare-metal GPU nodes boot with the reservation id as scheduler hint.",
+      "",
+    );
+    out.push(
+      table(
+        ["Instance", "Site", "Role", "Image", "Flavor", "Scheduler hint: reservation"],
+        plan.instances.map((i) => [i.name, i.site, i.role, i.image, i.flavor, i.reservation || "-"]),
+      ),
+    );
+  }
+  const gpuLeases = plan.reservations.filter((r) => /-gpu-\d+$/.test(r.lease));
+  if (gpuLeases.length > 0 && !plan.instances.some((i) => i.role === "gpu")) {
+    out.push(
+      "",
+      `GPU nodes exist only while a GPU window is active, and none is at ${meta.clock.toISOString()}. ` +
+        `To see them, plan as of a window: \`npm run plan -- ${plan.stack} --now ${gpuLeases[0].start.replace(" ", "T")}Z\`.`,
+    );
+  }
+
   out.push("", "## Remote commands, in the order they run", "");
   if (plan.remoteCommands.length === 0) out.push("None.");
   plan.remoteCommands.forEach((c, i) =>

@@ -39,6 +39,16 @@ export interface ReservationRow {
   su: number | string;
 }
 
+export interface InstanceRow {
+  name: string;
+  site: string;
+  role: string;
+  image: string;
+  flavor: string;
+  /** The Blazar reservation a bare-metal node boots into (scheduler hint). */
+  reservation: string;
+}
+
 export interface PlanModel {
   stack: string;
   resources: PlannedResource[];
@@ -46,6 +56,7 @@ export interface PlanModel {
   manifests: Record<string, Record<string, unknown>[]>;
   exposure: ExposureRow[];
   reservations: ReservationRow[];
+  instances: InstanceRow[];
   secrets: { kind: string; name: string }[];
   outputs: { name: string; spec: OutputSpec; value: unknown; built: boolean }[];
   remoteCommands: { name: string; after: string[] }[];
@@ -79,6 +90,7 @@ export function planModel(build: BuildResult): PlanModel {
     manifests: manifestsByNamespace(build.resources, scrub),
     exposure: exposureRows(build.resources, componentOf),
     reservations: reservationRows(build.resources),
+    instances: instanceRows(build.resources, byUrn),
     secrets: secretNames(build),
     outputs: Object.entries(OUTPUTS).map(([name, spec]) => {
       const output = build.outputs[name];
@@ -215,6 +227,32 @@ function reservationRows(records: ResourceRecord[]): ReservationRow[] {
         hours: (i.hours as number) ?? "",
         nodes,
         su: (i.suEstimate as number) ?? "",
+      };
+    });
+}
+
+const INSTANCE = "openstack:compute/instance:Instance";
+
+function instanceRows(records: ResourceRecord[], byUrn: Map<string, ResourceRecord>): InstanceRow[] {
+  return records
+    .filter((r) => r.type === INSTANCE)
+    .map((r) => {
+      const i = r.inputs as {
+        name?: string;
+        imageName?: string;
+        flavorName?: string;
+        flavorId?: string;
+        metadata?: Record<string, string>;
+        schedulerHints?: { additionalProperties?: { reservation?: string } }[];
+      };
+      const provider = r.provider ? byUrn.get(r.provider) : undefined;
+      return {
+        name: i.name ?? r.name,
+        site: String(provider?.inputs.region ?? ""),
+        role: i.metadata?.["ssept-role"] ?? "",
+        image: i.imageName ?? "",
+        flavor: i.flavorName ?? i.flavorId ?? "",
+        reservation: i.schedulerHints?.[0]?.additionalProperties?.reservation ?? "",
       };
     });
 }

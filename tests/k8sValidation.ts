@@ -4,7 +4,8 @@
  *
  * The rules, each a `Violation.rule`:
  * - schema: core objects validate against kubernetes-models, Prometheus Operator objects against
- *   @kubernetes-models/prometheus-operator; custom kinds that have no model package here must be
+ *   @kubernetes-models/prometheus-operator, cert-manager objects against @kubernetes-models/cert-manager
+ *   and, where CUSTOM_KINDS has one, its structural check too (an issuer holds exactly one type); custom kinds that have no model package here must be
  *   listed in CUSTOM_KINDS and pass its structural check. Anything else is an unknown kind.
  * - image: every `image` in an object (custom resources included) names a tag other than `latest`,
  *   or a digest, literally (no template placeholder).
@@ -122,11 +123,12 @@ interface Model {
   new (data: Obj): { validate(): void };
 }
 
-/** Model packages by API group; core and the Prometheus Operator are installed. */
+/** Model packages by API group; core, the Prometheus Operator and cert-manager are installed. */
 function modelModule(apiVersion: string): string | undefined {
   if (/^monitoring\.coreos\.com\/v1(alpha1)?$/.test(apiVersion)) {
     return `@kubernetes-models/prometheus-operator/${apiVersion}`;
   }
+  if (apiVersion === "cert-manager.io/v1") return `@kubernetes-models/cert-manager/${apiVersion}`;
   const group = apiVersion.includes("/") ? apiVersion.split("/")[0] : "";
   if (group === "" || !group.includes(".") || group.endsWith(".k8s.io")) {
     return `kubernetes-models/${apiVersion}`;
@@ -269,20 +271,20 @@ export const CUSTOM_KINDS: Record<string, Record<string, StructuralCheck>> = {
 /** Problems with one manifest's shape; empty when it validates. */
 export function schemaProblems(manifest: KubernetesManifest): string[] {
   const model = modelFor(manifest.apiVersion, manifest.kind);
-  if (model) {
-    try {
-      new model(manifest as Obj).validate();
-      return [];
-    } catch (e) {
-      return [(e as Error).message];
-    }
-  }
   const check = CUSTOM_KINDS[manifest.apiVersion]?.[manifest.kind];
-  if (!check) {
+  if (!model && !check) {
     return [
       `no schema for ${manifest.apiVersion} ${manifest.kind}: add its model package or list it in CUSTOM_KINDS`,
     ];
   }
+  if (model) {
+    try {
+      new model(manifest as Obj).validate();
+    } catch (e) {
+      return [(e as Error).message];
+    }
+  }
+  if (!check) return [];
   const problems = typeof manifest.metadata?.name === "string" ? [] : ["metadata.name must be set"];
   const spec = manifest.spec;
   if (!spec || typeof spec !== "object") return [...problems, "spec must be an object"];

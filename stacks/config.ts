@@ -415,7 +415,7 @@ const RESOURCE_KEYS = [
 ] as const satisfies readonly ConfigKey[];
 
 /** Keys every stack must set (besides those the rules above require). */
-export const ALWAYS_REQUIRED: readonly ConfigKey[] = ["environment", ...REQUIRED_IMAGES];
+const ALWAYS_REQUIRED: readonly ConfigKey[] = ["environment", ...REQUIRED_IMAGES];
 
 function splitKey(fullKey: string): [string, string] {
   const cleaned = fullKey.replace(":config:", ":");

@@ -144,7 +144,6 @@ function chameleonLayer(config: PlatformConfig, c: ChameleonCluster): ClusterLay
   const sites = new SiteProviders("ssept", { credentials: c.credentials });
   const reservations = new Reservations("ssept", { cluster: c, environment: config.environment });
   const network = new Network(`ssept-${c.sites.compute.id}`, {
-    site: c.sites.compute,
     provider: sites.of(c.sites.compute.id),
     environment: config.environment,
     externalNetwork: c.network.externalNetwork,
@@ -156,7 +155,6 @@ function chameleonLayer(config: PlatformConfig, c: ChameleonCluster): ClusterLay
   // A GPU node at another site joins over public addresses: each site's network admits the other's.
   const gpuNetwork = crossSiteGpu(c)
     ? new Network(`ssept-${c.sites.gpu.id}`, {
-        site: c.sites.gpu,
         provider: sites.of(c.sites.gpu.id),
         environment: config.environment,
         externalNetwork: c.network.externalNetwork,

@@ -1,4 +1,3 @@
-import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as yaml from "js-yaml";
@@ -288,9 +287,4 @@ function unwrap(value: unknown, at: string, secretPaths: string[]): unknown {
 
 function promiseOf<T>(output: pulumi.Output<T>): Promise<T> {
   return new Promise((resolve) => output.apply((v) => resolve(v)));
-}
-
-/** Deterministic ids and addresses, derived from what is being created. */
-export function stableHash(text: string): string {
-  return crypto.createHash("sha256").update(text).digest("hex");
 }

@@ -1,11 +1,8 @@
 import * as openstack from "@pulumi/openstack";
 import * as pulumi from "@pulumi/pulumi";
-import { Site } from "../../stacks/sites";
 import {
   canonicalCidr,
   checkPeers,
-  ExposureRow,
-  exposureRows,
   peerCidrs,
   peerRules,
   SecurityGroupRole,
@@ -16,11 +13,7 @@ import {
   SecurityRulesInput,
 } from "./securityRules";
 
-export { exposureRows } from "./securityRules";
-export type { ExposureRow } from "./securityRules";
-
 export interface NetworkArgs {
-  site: Site;
   provider: openstack.Provider;
   environment: string;
   /** Name of the external network; routers attach to it and floating IPs come from it. */
@@ -71,7 +64,7 @@ export class Network extends pulumi.ComponentResource {
   public readonly ingressSecurityGroupId?: pulumi.Output<string>;
   public readonly floatingIps: Readonly<Record<string, openstack.networking.FloatingIp>>;
 
-  private readonly rulesInput: SecurityRulesInput & { region: string };
+  private readonly rulesInput: SecurityRulesInput;
   private readonly peers: pulumi.Input<string>[];
   private readonly declareRule: (rule: SecurityRule, remoteIpPrefix: pulumi.Input<string>) => void;
 
@@ -86,7 +79,6 @@ export class Network extends pulumi.ComponentResource {
       peerAddresses: [],
       openHttp: args.openHttp ?? false,
       servesIngress: roles.includes(INGRESS_ROLE),
-      region: args.site.region,
     };
     const staticRules = securityRules(rulesInput);
     checkKnownPeers(args.peerAddresses ?? [], args.adminCidrs);
@@ -209,13 +201,6 @@ export class Network extends pulumi.ComponentResource {
           cidrs.apply((list) => list[index]),
         );
     });
-  }
-
-  /** Every open port of this site, one row per rule, with the peers' addresses resolved. */
-  get exposure(): pulumi.Output<ExposureRow[]> {
-    return pulumi
-      .all([...this.peers])
-      .apply((list) => exposureRows({ ...this.rulesInput, peerAddresses: list }));
   }
 }
 

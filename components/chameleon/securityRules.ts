@@ -202,29 +202,6 @@ export function securityGroupName(environment: string, role: SecurityGroupRole):
   return `ssept-${environment}-${role}`;
 }
 
-/** One line of the network-exposure table the offline plan prints. */
-export interface ExposureRow {
-  /** The security group, with the site it lives at. */
-  resource: string;
-  direction: "ingress" | "egress";
-  protocol: RuleProtocol;
-  ports: string;
-  cidr: string;
-  why: string;
-}
-
-/** Every open port of a site, one row per rule, for the exposure table. */
-export function exposureRows(input: SecurityRulesInput & { region: string }): ExposureRow[] {
-  return securityRules(input).map((rule) => ({
-    resource: `${input.region} security group ${securityGroupName(input.environment, rule.group)}`,
-    direction: rule.direction,
-    protocol: rule.protocol,
-    ports: portsLabel(rule),
-    cidr: rule.cidr,
-    why: rule.why,
-  }));
-}
-
 /** `22` or `30000-32767`, or `all` for every port. */
 export function portsLabel(rule: SecurityRule): string {
   if (!rule.ports) return "all";

@@ -2,8 +2,8 @@ import * as openstack from "@pulumi/openstack";
 import * as pulumi from "@pulumi/pulumi";
 import { Network, NetworkArgs } from "../../components/chameleon/network";
 import { portsLabel, securityRules } from "../../components/chameleon/securityRules";
-import { site } from "../../stacks/sites";
 import { byType, one, runUnderMocks } from "../harness";
+import { exposureRows } from "../../tools/planModel";
 import * as mockState from "../mockState";
 import { MOCK_EXTERNAL_NETWORK_ID, mockIdOf } from "../mockState";
 import { testProvider } from "./chameleonKit";
@@ -16,7 +16,6 @@ type Build = Awaited<ReturnType<typeof runUnderMocks>>;
 
 function computeArgs(p: openstack.Provider, extra: Partial<NetworkArgs> = {}): NetworkArgs {
   return {
-    site: site("kvm-tacc"),
     provider: p,
     environment: "staging",
     externalNetwork: "public",
@@ -44,7 +43,6 @@ describe("Network at the compute site", () => {
       return {
         ingressIp: net.floatingIps.ingress.address,
         sporadicIp: net.floatingIps.sporadic.address,
-        exposure: net.exposure,
         gateway: net.gatewayAddress,
         securityGroupId: net.securityGroupId,
         ingressSecurityGroupId: net.ingressSecurityGroupId!,
@@ -148,15 +146,15 @@ describe("Network at the compute site", () => {
     expect(declared).toContain("ssept-ingress-http: ssept-staging-ingress ingress tcp 80 0.0.0.0/0");
   });
 
-  test("the exposure output lists every rule with the resolved peers", () => {
-    const rows = build.outputs.exposure.value as { resource: string; ports: string; cidr: string }[];
+  test("the plan's exposure table lists every rule, with the resolved peers and why", () => {
+    const rows = exposureRows(build.resources, () => "network");
     expect(rows).toHaveLength(byType(build, RULE).length);
     expect(rows.filter((r) => r.cidr === "192.5.87.10/32").map((r) => r.ports)).toEqual([
-      "6443",
       "10250",
       "51820",
+      "6443",
     ]);
-    expect(rows.every((r) => r.resource.startsWith("KVM@TACC security group ssept-staging-"))).toBe(true);
+    expect(rows.every((r) => r.securityGroup.startsWith("ssept-staging-") && r.why.length > 10)).toBe(true);
   });
 
   test("floating IPs by role from the external pool, after the router interface", () => {
@@ -181,7 +179,6 @@ describe("Network at a second GPU site", () => {
   test("one floating IP for the GPU node, no ingress group, no public web ports, k3s ports from the server only", async () => {
     const build = await runUnderMocks(() => {
       const net = new Network("gpu-uc", {
-        site: site("chi-uc"),
         provider: testProvider("chi-uc"),
         environment: "production",
         externalNetwork: "public",
@@ -192,7 +189,7 @@ describe("Network at a second GPU site", () => {
         openHttp: true,
       });
       expect(net.ingressSecurityGroupId).toBeUndefined();
-      return { exposure: net.exposure, gpuIp: net.floatingIps["gpu-0"].address };
+      return { gpuIp: net.floatingIps["gpu-0"].address };
     });
     expect(byType(build, FIP).map((f) => f.name)).toEqual(["gpu-uc-fip-gpu-0"]);
     expect(byType(build, GROUP).map((g) => g.inputs.name)).toEqual(["ssept-production-nodes"]);
@@ -205,10 +202,8 @@ describe("Network at a second GPU site", () => {
     expect(
       peer.map((r) => `${r.inputs.protocol}/${r.inputs.portRangeMin} ${r.inputs.remoteIpPrefix}`),
     ).toEqual(["tcp/6443 129.114.20.30/32", "tcp/10250 129.114.20.30/32", "udp/51820 129.114.20.30/32"]);
-    const rows = build.outputs.exposure.value as { resource: string }[];
-    expect(rows.every((r) => r.resource.startsWith("CHI@UC security group ssept-production-nodes"))).toBe(
-      true,
-    );
+    const rows = exposureRows(build.resources, () => "network");
+    expect(rows.every((r) => r.securityGroup === "ssept-production-nodes")).toBe(true);
   });
 });
 
@@ -217,7 +212,7 @@ describe("two sites that name each other's addresses", () => {
     const build = await runUnderMocks(() => {
       const compute = new Network("ssept-kvm-tacc", computeArgs(testProvider("kvm-tacc")));
       const gpu = new Network("ssept-chi-uc", {
-        ...computeArgs(testProvider("chi-uc"), { site: site("chi-uc"), subnetCidr: "192.168.61.0/24" }),
+        ...computeArgs(testProvider("chi-uc"), { subnetCidr: "192.168.61.0/24" }),
         floatingIps: ["gpu-0"],
         peerAddresses: [compute.floatingIps.ingress.address, compute.gatewayAddress],
       });
@@ -226,7 +221,6 @@ describe("two sites that name each other's addresses", () => {
         computeIngress: compute.floatingIps.ingress.address,
         computeGateway: compute.gatewayAddress,
         gpuIp: gpu.floatingIps["gpu-0"].address,
-        computeExposure: compute.exposure,
       };
     });
     const peerRows = (prefix: string) =>
@@ -249,12 +243,12 @@ describe("two sites that name each other's addresses", () => {
       `ssept-chi-uc-nodes-peer-1-kubelet 10250 ${gateway}/32`,
       `ssept-chi-uc-nodes-peer-1-wireguard 51820 ${gateway}/32`,
     ]);
-    const rows = build.outputs.computeExposure.value as { cidr: string; ports: string }[];
-    expect(rows.filter((r) => r.cidr === `${gpuIp}/32`).map((r) => r.ports)).toEqual([
-      "6443",
-      "10250",
-      "51820",
-    ]);
+    const rows = exposureRows(build.resources, (r) =>
+      r.name.startsWith("ssept-kvm-tacc-") ? "compute" : "gpu",
+    );
+    expect(
+      rows.filter((r) => r.network === "compute" && r.cidr === `${gpuIp}/32`).map((r) => r.ports),
+    ).toEqual(["10250", "51820", "6443"]);
   });
 });
 

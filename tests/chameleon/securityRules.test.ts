@@ -2,7 +2,6 @@ import * as path from "path";
 import {
   canonicalCidr,
   checkPeers,
-  exposureRows,
   OPEN_TO_ALL,
   peerCidrs,
   portsLabel,
@@ -248,31 +247,29 @@ describe("every rule set", () => {
   });
 });
 
-describe("exposure table", () => {
-  test("one row per rule, naming the site and the group, egress to anywhere stated", () => {
-    const input = { ...base, openHttp: true, peerAddresses: ["129.114.3.4"], region: "KVM@TACC" };
-    const rows = exposureRows(input);
-    expect(rows).toHaveLength(securityRules(input).length);
-    expect(rows[0]).toEqual({
-      resource: "KVM@TACC security group ssept-staging-nodes",
-      direction: "egress",
-      protocol: "any",
-      ports: "all",
-      cidr: "0.0.0.0/0",
-      why: expect.stringContaining("packages"),
-    });
-    expect(rows.find((r) => r.ports === "51820")).toEqual({
-      resource: "KVM@TACC security group ssept-staging-nodes",
-      direction: "ingress",
-      protocol: "udp",
-      ports: "51820",
-      cidr: "129.114.3.4/32",
-      why: expect.stringContaining("wireguard"),
-    });
-    expect(rows.filter((r) => r.resource.endsWith("ssept-staging-ingress")).map((r) => r.ports)).toEqual([
-      "443",
-      "80",
-    ]);
-    for (const r of rows) expect(r.why.length).toBeGreaterThan(10);
+describe("every rule says why it is open", () => {
+  test("egress to anywhere is stated; the ingress group opens 443 and 80 only", () => {
+    const input = { ...base, openHttp: true, peerAddresses: ["129.114.3.4"] };
+    const rules = securityRules(input);
+    expect(rules[0]).toEqual(
+      expect.objectContaining({
+        group: "nodes",
+        direction: "egress",
+        protocol: "any",
+        cidr: "0.0.0.0/0",
+        why: expect.stringContaining("packages"),
+      }),
+    );
+    expect(rules.find((r) => r.ports?.min === 51820)).toEqual(
+      expect.objectContaining({
+        group: "nodes",
+        direction: "ingress",
+        protocol: "udp",
+        cidr: "129.114.3.4/32",
+        why: expect.stringContaining("wireguard"),
+      }),
+    );
+    expect(rules.filter((r) => r.group === "ingress").map((r) => r.ports?.min)).toEqual([443, 80]);
+    for (const r of rules) expect(r.why.length).toBeGreaterThan(10);
   });
 });

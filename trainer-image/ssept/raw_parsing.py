@@ -8,6 +8,7 @@ import io
 import math
 import zipfile
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -87,6 +88,20 @@ class _Collector:
     def bad(self, line: int, reason: str, raw: bytes) -> None:
         self.quarantined.append(QuarantinedRow(line, reason, raw.decode("utf-8", "replace")))
 
+    def rows(self, lines: list[bytes], first_number: int) -> Iterator[tuple[int, bytes, str]]:
+        """Counts every line, quarantines undecodable and blank ones, yields the rest decoded."""
+        for number, raw in enumerate(lines, start=first_number):
+            self.total += 1
+            try:
+                text = _decode(raw)
+            except UnicodeDecodeError:
+                self.bad(number, "encoding: line is not valid UTF-8", raw)
+                continue
+            if not text.strip():
+                self.bad(number, "empty: blank line", raw)
+                continue
+            yield number, raw, text
+
     def result(self) -> ParsedInteractions:
         return ParsedInteractions(
             users=np.asarray(self.users, dtype=np.int64),
@@ -100,16 +115,7 @@ class _Collector:
 def parse_movielens_ratings(data: bytes) -> ParsedInteractions:
     """`UserID::MovieID::Rating::Timestamp` lines (MovieLens-1M ratings.dat)."""
     out = _Collector()
-    for number, raw in enumerate(_lines(data), start=1):
-        out.total += 1
-        try:
-            text = _decode(raw)
-        except UnicodeDecodeError:
-            out.bad(number, "encoding: line is not valid UTF-8", raw)
-            continue
-        if not text.strip():
-            out.bad(number, "empty: blank line", raw)
-            continue
+    for number, raw, text in out.rows(_lines(data), first_number=1):
         fields = text.split("::")
         if len(fields) != 4:
             out.bad(number, f"fields: expected 4 fields separated by '::', got {len(fields)}", raw)
@@ -163,16 +169,7 @@ def parse_jodie_csv(data: bytes) -> ParsedInteractions:
             f"{','.join(JODIE_HEADER_PREFIX)!r}"
         )
     out = _Collector()
-    for number, raw in enumerate(lines[1:], start=2):
-        out.total += 1
-        try:
-            text = _decode(raw)
-        except UnicodeDecodeError:
-            out.bad(number, "encoding: line is not valid UTF-8", raw)
-            continue
-        if not text.strip():
-            out.bad(number, "empty: blank line", raw)
-            continue
+    for number, raw, text in out.rows(lines[1:], first_number=2):
         fields = text.split(",", 4)
         if len(fields) < 4:
             out.bad(number, f"fields: expected at least 4 comma-separated fields, got {len(fields)}", raw)

@@ -85,6 +85,11 @@ class _Collector:
         self.quarantined: list[QuarantinedRow] = []
         self.total = 0
 
+    def add(self, user: int, item: int, timestamp: float) -> None:
+        self.users.append(user)
+        self.items.append(item)
+        self.times.append(timestamp)
+
     def bad(self, line: int, reason: str, raw: bytes) -> None:
         self.quarantined.append(QuarantinedRow(line, reason, raw.decode("utf-8", "replace")))
 
@@ -130,9 +135,7 @@ def parse_movielens_ratings(data: bytes) -> ParsedInteractions:
         except ValueError as exc:
             out.bad(number, f"value: {exc}", raw)
             continue
-        out.users.append(user)
-        out.items.append(item)
-        out.times.append(timestamp)
+        out.add(user, item, timestamp)
     return out.result()
 
 
@@ -181,7 +184,5 @@ def parse_jodie_csv(data: bytes) -> ParsedInteractions:
         except ValueError as exc:
             out.bad(number, f"value: {exc}", raw)
             continue
-        out.users.append(user)
-        out.items.append(item)
-        out.times.append(timestamp)
+        out.add(user, item, timestamp)
     return out.result()

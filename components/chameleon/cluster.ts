@@ -177,7 +177,10 @@ export class K3sCluster extends pulumi.ComponentResource {
         size: config.dataVolumeGb,
         description: `Persistent volumes of the ssept-${args.environment} k3s cluster (${DATA_MOUNT_POINT})`,
       },
-      { parent: this, provider: compute.provider },
+      // Postgres and Prometheus live here. Unlike a Swift container, a Cinder volume recreated under
+      // the same name is a new, empty disk, so replacing or deleting it is refused outright;
+      // docs/runbook.md says how to let it go on purpose.
+      { parent: this, provider: compute.provider, protect: true },
     );
     const attach = new openstack.compute.VolumeAttach(
       `${name}-data-attach`,

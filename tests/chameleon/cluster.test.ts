@@ -493,6 +493,23 @@ describe("K3sCluster outside a GPU window", () => {
   });
 });
 
+describe("K3sCluster's data volume", () => {
+  test("is protected: Pulumi refuses to delete or replace the disk Postgres and Prometheus live on", async () => {
+    const options = new Map<string, pulumi.CustomResourceOptions>();
+    await runUnderMocks(() => {
+      pulumi.runtime.registerStackTransformation((t) => {
+        options.set(t.name, t.opts);
+        return undefined;
+      });
+      new K3sCluster("k3s", argsFor({ gpuSite: "kvm-tacc", windowActive: false }));
+    });
+    expect(options.get("k3s-data")?.protect).toBe(true);
+    // Only the disk: the attachment and the machines may be replaced, the data stays.
+    for (const [name, opts] of options)
+      if (name !== "k3s-data") expect([name, opts.protect]).toEqual([name, undefined]);
+  });
+});
+
 describe("K3sCluster refuses wiring it cannot build", () => {
   const attempt = async (mutate: (a: K3sClusterArgs) => K3sClusterArgs, s: Scenario) => {
     let error: Error | undefined;

@@ -168,8 +168,13 @@ describe("remote scripts", () => {
   });
 });
 
-describe("install-k3s with stand-in k3s, systemctl and installer", () => {
+describe("install-k3s with stand-in k3s, systemctl, installer and server", () => {
+  const SERVER_URL = "https://192.168.50.10:6443";
+  const AGENT_CONFIG = `server: ${SERVER_URL}\nnode-name: ssept-staging-k3s-agent-0`;
   let dir: string;
+  /** Two k3s server CAs: the server's before and after it was replaced. */
+  let caBefore: string;
+  let caAfter: string;
   const runInstall = (role: string, config = "node-name: n") =>
     run("bash", [path.join(SCRIPTS_DIR, "install-k3s.sh")], {
       env: {
@@ -180,6 +185,8 @@ describe("install-k3s with stand-in k3s, systemctl and installer", () => {
         SSEPT_K3S_TOKEN: "join-token",
         SSEPT_K3S_CONFIG: config,
         SSEPT_K3S_CONFIG_DIR: path.join(dir, "etc"),
+        SSEPT_K3S_DATA_DIR: path.join(dir, "data"),
+        SSEPT_K3S_WAIT_SECONDS: "0",
       },
     });
   const standIn = (name: string, lines: string[]) =>
@@ -188,18 +195,64 @@ describe("install-k3s with stand-in k3s, systemctl and installer", () => {
     });
   const installerRuns = () =>
     fs.existsSync(path.join(dir, "installs")) ? fs.readFileSync(path.join(dir, "installs"), "utf8") : "";
+  const serverServes = (ca: string | undefined) => {
+    if (ca === undefined) fs.rmSync(path.join(dir, "server-ca.pem"), { force: true });
+    else fs.writeFileSync(path.join(dir, "server-ca.pem"), ca);
+  };
+  const agentHolds = () => fs.readFileSync(path.join(dir, "data", "agent", "server-ca.crt"), "utf8");
+  const selfSignedCa = (cn: string) => {
+    const key = path.join(os.tmpdir(), `ca-${process.pid}-${cn}.key`);
+    const result = run("openssl", [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-keyout",
+      key,
+      "-subj",
+      `/CN=${cn}`,
+      "-days",
+      "1",
+    ]);
+    fs.rmSync(key, { force: true });
+    if (result.status !== 0) throw new Error(`openssl req failed: ${result.stderr}`);
+    return result.stdout;
+  };
+
+  beforeAll(() => {
+    caBefore = selfSignedCa("k3s-server-ca@1700000000");
+    caAfter = selfSignedCa("k3s-server-ca@1800000000");
+  });
 
   beforeEach(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "install-k3s-"));
     fs.mkdirSync(path.join(dir, "bin"));
-    // The installer records how it was asked to install, then k3s "runs" at that version.
+    serverServes(caBefore);
+    // curl -o: the installer, which records how it was asked to install; k3s then "runs" at that
+    // version and, as a k3s agent does at every start, fetches the server's CA (unless the test
+    // made the agent unable to join). Without -o: the server's /cacerts.
     standIn("curl", [
-      'out=""; while (($#)); do if [[ $1 == -o ]]; then out=$2; shift; fi; shift; done',
-      `printf '%s\n' 'echo "$INSTALL_K3S_EXEC $INSTALL_K3S_VERSION restart=$INSTALL_K3S_FORCE_RESTART" >>"$STAND_IN/installs"' 'echo "k3s version $INSTALL_K3S_VERSION (abc)" >"$STAND_IN/version"' >"$out"`,
+      'out=""; url=""; while (($#)); do case $1 in -o) out=$2; shift ;; https://*) url=$1 ;; esac; shift; done',
+      'if [[ -z $out ]]; then echo "$url" >>"$STAND_IN/cacerts-requests"; cat "$STAND_IN/server-ca.pem" 2>/dev/null || exit 7; exit; fi',
+      `cat >"$out" <<'INSTALLER'`,
+      'echo "$INSTALL_K3S_EXEC $INSTALL_K3S_VERSION restart=$INSTALL_K3S_FORCE_RESTART" >>"$STAND_IN/installs"',
+      'echo "k3s version $INSTALL_K3S_VERSION (abc)" >"$STAND_IN/version"',
+      'if [ "$INSTALL_K3S_EXEC" = agent ] && [ ! -f "$STAND_IN/cannot-join" ]; then',
+      '  mkdir -p "$SSEPT_K3S_DATA_DIR/agent" && cp "$STAND_IN/server-ca.pem" "$SSEPT_K3S_DATA_DIR/agent/server-ca.crt"',
+      "fi",
+      "INSTALLER",
     ]);
+    // The kubelet's credentials reach the server that issued them: its Node is found only when the
+    // CA the agent holds is the one the server serves.
     standIn("k3s", [
       'if [[ $1 == --version ]]; then cat "$STAND_IN/version" 2>/dev/null; exit; fi',
       'echo "$*" >>"$STAND_IN/k3s-calls"',
+      "if [[ $1 == kubectl && $2 == --kubeconfig ]]; then",
+      '  cmp -s "$SSEPT_K3S_DATA_DIR/agent/server-ca.crt" "$STAND_IN/server-ca.pem"',
+      "fi",
     ]);
     standIn("systemctl", ['[[ -f "$STAND_IN/version" ]]']);
   });
@@ -214,6 +267,8 @@ describe("install-k3s with stand-in k3s, systemctl and installer", () => {
     expect(fs.readFileSync(path.join(dir, "etc", "token"), "utf8")).toBe("join-token\n");
     expect(fs.statSync(path.join(dir, "etc", "token")).mode & 0o777).toBe(0o600);
     expect(first.stdout).toContain("k3s is ready");
+    // The server asks no one for a CA.
+    expect(fs.existsSync(path.join(dir, "cacerts-requests"))).toBe(false);
 
     const second = runInstall("server");
     expect(second.status).toBe(0);
@@ -221,12 +276,66 @@ describe("install-k3s with stand-in k3s, systemctl and installer", () => {
     expect(installerRuns()).toBe("server v1.31.6+k3s1 restart=true\n");
   });
 
-  test("installs an agent, which is ready when its service runs, and restarts it when its config changes", () => {
-    expect(runInstall("agent").status).toBe(0);
-    expect(fs.existsSync(path.join(dir, "k3s-calls"))).toBe(false);
-    expect(runInstall("agent", "node-name: renamed").stdout).toContain("k3s-agent is ready");
+  test("installs an agent, ready once the server knows its Node, and restarts it when its config changes", () => {
+    const first = runInstall("agent", AGENT_CONFIG);
+    expect(first.stderr).toBe("");
+    expect(first.status).toBe(0);
+    expect(fs.readFileSync(path.join(dir, "cacerts-requests"), "utf8")).toBe(`${SERVER_URL}/cacerts\n`);
+    expect(fs.readFileSync(path.join(dir, "k3s-calls"), "utf8")).toContain(
+      `kubectl --kubeconfig ${path.join(dir, "data", "agent", "kubelet.kubeconfig")} get node ssept-staging-k3s-agent-0`,
+    );
+    const renamed = runInstall("agent", AGENT_CONFIG.replace("agent-0", "agent-9"));
+    expect(renamed.stdout).toContain("k3s-agent is ready");
     expect(installerRuns()).toBe("agent v1.31.6+k3s1 restart=true\nagent v1.31.6+k3s1 restart=true\n");
-    expect(fs.readFileSync(path.join(dir, "etc", "config.yaml"), "utf8")).toBe("node-name: renamed\n");
+    expect(fs.readFileSync(path.join(dir, "etc", "config.yaml"), "utf8")).toContain(
+      "node-name: ssept-staging-k3s-agent-9\n",
+    );
+  });
+
+  test("an agent of a replaced server joins the new one; while the server stays, nothing is redone", () => {
+    expect(runInstall("agent", AGENT_CONFIG).status).toBe(0);
+    const unchanged = runInstall("agent", AGENT_CONFIG);
+    expect(unchanged.status).toBe(0);
+    expect(unchanged.stdout).toContain("is installed, configured and running");
+    expect(installerRuns().split("\n").filter(Boolean)).toHaveLength(1);
+
+    // Same address, same token, same config: only the server's CA tells the new server apart.
+    serverServes(caAfter);
+    const rejoin = runInstall("agent", AGENT_CONFIG);
+    expect(rejoin.stderr).toBe("");
+    expect(rejoin.status).toBe(0);
+    expect(rejoin.stdout).toMatch(
+      /registered with another server \(CA [0-9A-F:]{95}\) than https:\/\/192\.168\.50\.10:6443/,
+    );
+    expect(installerRuns().split("\n").filter(Boolean)).toEqual([
+      "agent v1.31.6+k3s1 restart=true",
+      "agent v1.31.6+k3s1 restart=true",
+    ]);
+    expect(agentHolds()).toBe(caAfter);
+    expect(rejoin.stdout).toContain("k3s-agent is ready");
+  });
+
+  test("an agent that cannot join the replaced server fails, naming the node and both CAs", () => {
+    expect(runInstall("agent", AGENT_CONFIG).status).toBe(0);
+    fs.writeFileSync(path.join(dir, "cannot-join"), "");
+    serverServes(caAfter);
+    const result = runInstall("agent", AGENT_CONFIG);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(
+      /node ssept-staging-k3s-agent-0 did not register with https:\/\/192\.168\.50\.10:6443 \(CA .+; the agent holds CA .+\) within 0s/,
+    );
+    expect(agentHolds()).toBe(caBefore);
+  });
+
+  test("an agent fails before installing anything when the server does not answer, or no server is configured", () => {
+    serverServes(undefined);
+    const unreachable = runInstall("agent", AGENT_CONFIG);
+    expect(unreachable.status).toBe(1);
+    expect(unreachable.stderr).toContain(`cannot fetch ${SERVER_URL}/cacerts: is the k3s server running?`);
+    const noServer = runInstall("agent", "node-name: a");
+    expect(noServer.status).toBe(1);
+    expect(noServer.stderr).toContain('SSEPT_K3S_CONFIG has no https server URL (server: "")');
+    expect(installerRuns()).toBe("");
   });
 
   test("refuses any other role before writing anything", () => {

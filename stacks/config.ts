@@ -128,6 +128,17 @@ export interface PlatformConfig {
     gpuWorker: ResourceSpec & { min: number; max: number };
   };
   ingress: { domain?: string; tlsMode: "self-signed" | "acme"; acmeEmail?: string };
+  /** Model versions per serving track; written by tools/promote.ts. */
+  models: { stable?: string; canary?: string };
+  /** Thresholds of tools/promote.ts. */
+  promotion: {
+    ndcgMargin: number;
+    soakMinutes: number;
+    minRequests: number;
+    maxHrDrop: number;
+    maxLatencyRatio: number;
+    maxErrorRatio: number;
+  };
   features: {
     monitoring: boolean;
     mlflow: boolean;
@@ -381,6 +392,15 @@ export function loadConfig(raw: Record<string, string>, options: LoadOptions = {
       },
     },
     ingress: { domain: v.domain, tlsMode: v.tlsMode, acmeEmail: v.acmeEmail },
+    models: { stable: v.stableModelVersion, canary: v.canaryModelVersion },
+    promotion: {
+      ndcgMargin: Number(v.promotionNdcgMargin),
+      soakMinutes: v.promotionSoakMinutes,
+      minRequests: v.promotionMinRequests,
+      maxHrDrop: Number(v.promotionMaxHrDrop),
+      maxLatencyRatio: Number(v.promotionMaxLatencyRatio),
+      maxErrorRatio: Number(v.promotionMaxErrorRatio),
+    },
     features: {
       monitoring: v.enableMonitoring,
       mlflow: v.enableMlflow,

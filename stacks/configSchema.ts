@@ -55,6 +55,8 @@ const resources = z.string().regex(RESOURCES, "requests:limits as cpu/memory, e.
 export const GPU_WINDOW = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})Z\/(\d{1,3})h$/;
 const gpuWindow = z.string().regex(GPU_WINDOW, "a UTC window such as 2027-01-05T14:00Z/4h");
 
+const modelVersion = z.string().regex(/^[1-9]\d*$/, "an MLflow model version number such as 3");
+const fraction = z.string().regex(/^(0(\.\d+)?|1(\.0+)?)$/, "a decimal from 0 to 1 such as 0.01");
 const retention = z.string().regex(/^\d+[hdw]$/, "a Prometheus duration such as 15d");
 const cron = z.string().regex(/^(\S+\s+){4}\S+$/, "a five-field cron schedule such as '0 3 * * *'");
 const dnsName = z
@@ -161,6 +163,51 @@ export const KEYS = {
     count(1, 10000),
     "Inference p95 latency SLO in milliseconds; the alert fires above it.",
   ),
+  stableModelVersion: key(
+    "string",
+    modelVersion,
+    "Registered model version (ssept-<dataset> in MLflow) served on the stable track; tools/promote.ts writes it.",
+  ),
+  canaryModelVersion: key(
+    "string",
+    modelVersion,
+    "Registered model version served on the canary track; unset: no canary. tools/promote.ts writes it.",
+  ),
+
+  // Model promotion (tools/promote.ts)
+  promotionNdcgMargin: key(
+    "string",
+    fraction,
+    "A new model version becomes the staging candidate only if its offline test NDCG@10 beats production's by this much.",
+  ),
+  promotionSoakMinutes: key(
+    "integer",
+    count(5, 10080),
+    "Soak window: how far back the canary gate compares canary with stable in Prometheus.",
+  ),
+  promotionMinRequests: key(
+    "integer",
+    count(1, 10000000),
+    "Fewest requests (and scored recommendations) per track in the soak window; fewer means hold.",
+  ),
+  promotionMaxHrDrop: key(
+    "string",
+    fraction,
+    "Largest drop of the canary's online HR@10 below stable's that still promotes.",
+  ),
+  promotionMaxLatencyRatio: key(
+    "string",
+    z
+      .string()
+      .regex(/^\d+(\.\d+)?$/, "a decimal such as 1.2")
+      .refine((t) => Number(t) >= 1, "at least 1"),
+    "Largest canary p95 latency as a multiple of stable's that still promotes (the p95 SLO applies too).",
+  ),
+  promotionMaxErrorRatio: key(
+    "string",
+    fraction,
+    "Largest share of canary requests answered 5xx that still promotes.",
+  ),
 
   // Platform sizing
   prometheusRetention: key("string", retention, "How long Prometheus keeps samples."),
@@ -230,6 +277,12 @@ export const DEFAULTS: RawConfig = {
   gatewayReplicas: 1,
   canaryWeight: 10,
   inferenceP95SloMs: 200,
+  promotionNdcgMargin: "0.005",
+  promotionSoakMinutes: 60,
+  promotionMinRequests: 500,
+  promotionMaxHrDrop: "0.01",
+  promotionMaxLatencyRatio: "1.2",
+  promotionMaxErrorRatio: "0.01",
   prometheusRetention: "15d",
   prometheusStorageGi: 20,
   postgresStorageGi: 10,

@@ -3,7 +3,7 @@ import * as openstack from "@pulumi/openstack";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { ChameleonCluster, GpuWindow } from "../../stacks/config";
-import { SiteId } from "../../stacks/sites";
+import { Site, SiteId } from "../../stacks/sites";
 import {
   crossSiteGpu,
   gpuPlacement,
@@ -12,6 +12,7 @@ import {
   planNodes,
   SERVER_FLOATING_IP_ROLE,
 } from "./clusterNodes";
+import { hostFirewallRuleset } from "./hostFirewall";
 import {
   DATA_MOUNT_POINT,
   k3sAgentConfig,
@@ -23,6 +24,7 @@ import {
   rewriteKubeconfigServer,
   ScriptName,
 } from "./k3sCommands";
+import { SecurityGroupRole, SecurityRule } from "./securityRules";
 
 /** What the cluster needs of a site's network (the Network component fits it). */
 export interface ClusterNetwork {
@@ -32,6 +34,11 @@ export interface ClusterNetwork {
   /** The group of the node holding the `ingress` floating IP (public HTTPS), where there is one. */
   ingressSecurityGroupId?: pulumi.Input<string>;
   floatingIps: Readonly<Record<string, { address: pulumi.Output<string> }>>;
+  /**
+   * The rules of the site's security groups; required at a bare-metal site, where Neutron does not
+   * enforce them and each node enforces them itself (`hostFirewall.ts`).
+   */
+  hostFirewallRules?(): pulumi.Input<SecurityRule[]>;
 }
 
 /** A Chameleon site the cluster builds machines at: its explicit provider and its network. */
@@ -199,12 +206,36 @@ export class K3sCluster extends pulumi.ComponentResource {
         }),
       );
     }
+    // At a bare-metal site the node enforces its security groups' rules itself, before k3s opens a port.
+    const firewalls = new Map<Machine, command.remote.Command>();
+    for (const machine of machines.values()) {
+      if (!siteInfo(config, machine.plan).bareMetal) continue;
+      const network = siteOf(machine.plan).network;
+      const groups: SecurityGroupRole[] = holdsIngress(machine.plan, network)
+        ? ["nodes", "ingress"]
+        : ["nodes"];
+      firewalls.set(
+        machine,
+        this.step(`${machine.plan.key}-host-firewall`, {
+          host: machine,
+          script: "install-host-firewall",
+          environment: {
+            SSEPT_NFT_RULESET: pulumi
+              .output(network.hostFirewallRules!())
+              .apply((rules) => hostFirewallRuleset({ rules, groups })),
+          },
+          dependsOn: [acceptEnv.get(machine)!],
+        }),
+      );
+    }
+    /** What every later step on a machine waits for. */
+    const setUp = (m: Machine) => [acceptEnv.get(m)!, ...(firewalls.has(m) ? [firewalls.get(m)!] : [])];
 
     const prepareVolume = this.step("server-prepare-volume", {
       host: server,
       script: "prepare-volume",
       environment: { SSEPT_VOLUME_ID: volume.id, SSEPT_MOUNT_POINT: DATA_MOUNT_POINT },
-      dependsOn: [attach, acceptEnv.get(server)!],
+      dependsOn: [attach, ...setUp(server)],
     });
 
     const k3s = (role: "server" | "agent", k3sConfig: pulumi.Input<string>) => ({
@@ -247,7 +278,7 @@ export class K3sCluster extends pulumi.ComponentResource {
         script: "install-k3s",
         environment: k3s("agent", agentConfig(agent, false)),
         alsoAfterReplacing: [server.instance],
-        dependsOn: [this.serverInstall, acceptEnv.get(agent)!],
+        dependsOn: [this.serverInstall, ...setUp(agent)],
       }),
     );
     const gpuRuntimeChecks: command.remote.Command[] = [];
@@ -257,7 +288,7 @@ export class K3sCluster extends pulumi.ComponentResource {
         host: gpu,
         script: "install-nvidia-toolkit",
         environment: { SSEPT_NVIDIA_CTK_VERSION: NVIDIA_CONTAINER_TOOLKIT_VERSION },
-        dependsOn: [acceptEnv.get(gpu)!],
+        dependsOn: setUp(gpu),
       });
       const k3sConfig = agentConfig(gpu, true);
       const install = this.step(`${gpu.plan.key}-install`, {
@@ -265,7 +296,7 @@ export class K3sCluster extends pulumi.ComponentResource {
         script: "install-k3s",
         environment: k3s("agent", k3sConfig),
         alsoAfterReplacing: [server.instance],
-        dependsOn: [this.serverInstall, acceptEnv.get(gpu)!, toolkit],
+        dependsOn: [this.serverInstall, ...setUp(gpu), toolkit],
       });
       // Reads the containerd config k3s writes at start, so it runs again whenever k3s may have restarted.
       gpuRuntimeChecks.push(
@@ -346,11 +377,8 @@ export class K3sCluster extends pulumi.ComponentResource {
   ): Machine {
     const name = `${this.resourceName}-${node.key}`;
     const child = { parent: this, provider: site.provider };
-    const holdsIngress = node.floatingIpRole === SERVER_FLOATING_IP_ROLE;
     const securityGroupIds = [site.network.securityGroupId];
-    if (holdsIngress && site.network.ingressSecurityGroupId) {
-      securityGroupIds.push(site.network.ingressSecurityGroupId);
-    }
+    if (holdsIngress(node, site.network)) securityGroupIds.push(site.network.ingressSecurityGroupId!);
     // A port of its own keeps the private IP across instance replacement, and is what the floating IP binds to.
     const port = new openstack.networking.Port(
       `${name}-port`,
@@ -435,7 +463,26 @@ export class K3sCluster extends pulumi.ComponentResource {
   }
 }
 
+/** Whether the node is in its site's `ingress` security group, besides `nodes`. */
+function holdsIngress(node: NodePlan, network: ClusterNetwork): boolean {
+  return node.floatingIpRole === SERVER_FLOATING_IP_ROLE && network.ingressSecurityGroupId !== undefined;
+}
+
+function siteInfo(config: ChameleonCluster, node: NodePlan): Site {
+  return node.site === config.sites.compute.id ? config.sites.compute : config.sites.gpu;
+}
+
 function validate(args: K3sClusterArgs, plan: NodePlan[], crossSite: boolean): void {
+  for (const node of plan) {
+    const site = siteInfo(args.config, node);
+    const network = node.site === args.config.sites.compute.id ? args.compute.network : args.gpuSite?.network;
+    if (site.bareMetal && network && !network.hostFirewallRules) {
+      throw new Error(
+        `K3sCluster: ${node.hostname} is at ${site.region}, a bare-metal site where security groups are not ` +
+          "enforced; its network must give hostFirewallRules() for the node's host firewall",
+      );
+    }
+  }
   const gpus = plan.filter((n) => n.role === "gpu");
   if (!args.compute.network.floatingIps[SERVER_FLOATING_IP_ROLE]) {
     throw new Error(

@@ -20,6 +20,7 @@ export const SCRIPTS_DIR = path.resolve(__dirname, "scripts");
 
 export const SCRIPT_NAMES = [
   "accept-env",
+  "install-host-firewall",
   "prepare-volume",
   "install-nvidia-toolkit",
   "install-k3s",

@@ -182,6 +182,16 @@ export class Network extends pulumi.ComponentResource {
   }
 
   /**
+   * The site's rules with every peer known so far, as the security groups declare them: what a
+   * node's host firewall enforces where Neutron does not (bare-metal sites, `hostFirewall.ts`).
+   */
+  hostFirewallRules(): pulumi.Output<SecurityRule[]> {
+    return pulumi
+      .all([...this.peers])
+      .apply((peers) => securityRules({ ...this.rulesInput, peerAddresses: peers }));
+  }
+
+  /**
    * Opens the k3s ports to more cross-site nodes, each as a /32. For peers whose addresses come
    * from a Network declared after this one: the two sites name each other's addresses, so one of
    * them has to be told after construction.

@@ -11,6 +11,7 @@ import {
   K3sClusterArgs,
 } from "../../components/chameleon/cluster";
 import { gpuFloatingIpRoles, gpuPlacement, planNodes } from "../../components/chameleon/clusterNodes";
+import { hostFirewallRuleset } from "../../components/chameleon/hostFirewall";
 import {
   DATA_MOUNT_POINT,
   k3sAgentConfig,
@@ -25,6 +26,7 @@ import {
   labelArg,
   taintArg,
 } from "../../components/chameleon/nodeScheduling";
+import { securityRules } from "../../components/chameleon/securityRules";
 import { ChameleonCluster, loadConfig } from "../../stacks/config";
 import { SiteId } from "../../stacks/sites";
 import { byType, one, ResourceRecord, runUnderMocks } from "../harness";
@@ -86,8 +88,19 @@ function clusterConfig(s: Scenario): ChameleonCluster {
   return config.cluster;
 }
 
+/** The rules the chi-uc network would declare: the GPU subnet, the admin network, the server and the gateway as peers. */
+const UC_RULES = securityRules({
+  environment: "staging",
+  adminCidrs: ["129.114.0.0/16"],
+  subnetCidr: "192.168.60.0/24",
+  peerAddresses: [INGRESS_IP, "129.114.20.1"],
+  openHttp: false,
+  servesIngress: false,
+});
+
 function network(prefix: string, floatingIps: Record<string, string>): ClusterNetwork {
   return {
+    hostFirewallRules: () => pulumi.output(UC_RULES),
     networkId: pulumi.output(`${prefix}-network-id`),
     securityGroupId: pulumi.output(`${prefix}-nodes-sg`),
     ingressSecurityGroupId: "ingress" in floatingIps ? pulumi.output(`${prefix}-ingress-sg`) : undefined,
@@ -441,6 +454,24 @@ describe("K3sCluster, bare-metal GPU at another site (chi-uc), window active", (
     expect(one(b, INSTANCE, "k3s-server").provider).toMatch(/::provider-kvm-tacc$/);
   });
 
+  test("the bare-metal node gets the site's security group rules as its host firewall, before anything else is installed", () => {
+    const firewall = command(b, "gpu-0-host-firewall");
+    expect(connection(firewall).host).toBe(GPU_IP);
+    expect(env(firewall)).toEqual({
+      SSEPT_NFT_RULESET: hostFirewallRuleset({ rules: UC_RULES, groups: ["nodes"] }),
+    });
+    expect(firewall.dependencies).toContain(command(b, "gpu-0-accept-env").urn);
+    for (const step of ["gpu-0-install-nvidia-toolkit", "gpu-0-install"]) {
+      expect([step, command(b, step).dependencies]).toEqual([step, expect.arrayContaining([firewall.urn])]);
+    }
+    // KVM@TACC enforces security groups: no host firewall on the server and the agents.
+    expect(
+      byType(b, COMMAND)
+        .map((r) => r.name)
+        .filter((n) => n.endsWith("-host-firewall")),
+    ).toEqual(["k3s-gpu-0-host-firewall"]);
+  });
+
   test("it is reached directly over its floating IP and joins the server's floating IP over WireGuard", () => {
     const r = command(b, "gpu-0-install");
     expect(connection(r).host).toBe(GPU_IP);
@@ -524,6 +555,20 @@ describe("K3sCluster refuses wiring it cannot build", () => {
     expect(b.resources.filter((r) => !r.type.startsWith("pulumi:"))).toEqual([]);
     if (error) throw error;
   };
+
+  test("a bare-metal site's network without the rules for the host firewall", async () => {
+    await expect(
+      attempt(
+        (a) => {
+          const withoutRules = { ...a.gpuSite!.network, hostFirewallRules: undefined };
+          return { ...a, gpuSite: { ...a.gpuSite!, network: withoutRules } };
+        },
+        { gpuSite: "chi-uc", windowActive: true },
+      ),
+    ).rejects.toThrow(
+      /ssept-staging-gpu-.* is at CHI@UC, a bare-metal site where security groups are not enforced/,
+    );
+  });
 
   test("a compute network without the ingress floating IP", async () => {
     await expect(

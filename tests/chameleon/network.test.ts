@@ -252,6 +252,30 @@ describe("two sites that name each other's addresses", () => {
   });
 });
 
+describe("hostFirewallRules", () => {
+  test("are the rules the security groups declare, peers added later included", async () => {
+    const build = await runUnderMocks(() => {
+      const net = new Network("ssept-chi-uc", {
+        ...computeArgs(testProvider("chi-uc"), { subnetCidr: "192.168.61.0/24" }),
+        floatingIps: ["gpu-0"],
+        peerAddresses: [pulumi.output("129.114.20.30")],
+      });
+      net.allowPeers([pulumi.output("129.114.20.1")]);
+      return { rules: net.hostFirewallRules() as pulumi.Output<unknown> };
+    });
+    type Rule = { group: string; key: string; protocol: string; ports?: { min: number }; cidr: string };
+    const fromHost = (build.outputs.rules.value as Rule[]).map(
+      (r) =>
+        `ssept-chi-uc-${r.group}-${r.key} ${r.protocol === "any" ? "" : r.protocol}/${r.ports?.min ?? ""} ${r.cidr}`,
+    );
+    const declared = byType(build, RULE).map(
+      (r) => `${r.name} ${r.inputs.protocol ?? ""}/${r.inputs.portRangeMin ?? ""} ${r.inputs.remoteIpPrefix}`,
+    );
+    expect(fromHost.sort()).toEqual(declared.sort());
+    expect(declared).toContain("ssept-chi-uc-nodes-peer-1-wireguard udp/51820 129.114.20.1/32");
+  });
+});
+
 describe("allowPeers", () => {
   test("refuses a known address already opened, and declares nothing for it", async () => {
     let refused = "";

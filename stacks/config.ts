@@ -29,8 +29,13 @@ export interface ResourceSpec {
 }
 
 export interface GpuWindow {
-  /** Position in gpuWindows, used in resource names so that names stay stable. */
+  /** Position in gpuWindows, for messages only: removing an ended window shifts it. */
   index: number;
+  /**
+   * The window's start, `20270105t1400`: leases and GPU nodes are named by it, so that removing
+   * another window from the list renames (and replaces) nothing.
+   */
+  key: string;
   /** As written in config, e.g. 2027-01-05T14:00Z/4h. */
   spec: string;
   /** Blazar's date format, UTC: `YYYY-MM-DD HH:MM`. */
@@ -48,6 +53,8 @@ export interface SiteCredential {
   site: Site;
   id: string;
   secret: Secret;
+  /** The full config keys holding it: Blazar's provider re-reads them at refresh and destroy. */
+  keys: { id: string; secret: string };
 }
 
 export interface ChameleonCluster {
@@ -77,7 +84,10 @@ export interface ChameleonCluster {
     nodeCount: number;
     image: string;
     reservation: GpuReservation;
+    /** The windows that have not ended when the config was loaded: each gets a lease. */
     windows: readonly GpuWindow[];
+    /** Windows in gpuWindows that have ended: ignored (no lease), with a warning to remove them. */
+    endedWindows: readonly GpuWindow[];
     /** The window that contains the moment the config was loaded; GPU nodes exist only inside one. */
     activeWindow?: GpuWindow;
   };
@@ -251,7 +261,12 @@ export function loadConfig(raw: Record<string, string>, options: LoadOptions = {
       require(keys.id, `because site ${id} is in use`);
       require(keys.secret, `because site ${id} is in use (set it with --secret)`);
       if (has(keys.id) && has(keys.secret)) {
-        credentials[id] = { site: site(id), id: String(values[keys.id]), secret: secret(keys.secret) };
+        credentials[id] = {
+          site: site(id),
+          id: String(values[keys.id]),
+          secret: secret(keys.secret),
+          keys: { id: `${PROJECT}:${keys.id}`, secret: `${PROJECT}:${keys.secret}` },
+        };
       }
     }
     require("adminCidrs", "in chameleon mode: who may reach SSH and the Kubernetes API");
@@ -272,7 +287,7 @@ export function loadConfig(raw: Record<string, string>, options: LoadOptions = {
         `a range apart from subnetCidr (${v.subnetCidr}): k3s needs unique node addresses`,
       );
     }
-    const windows = parseWindows(v.gpuWindows, now, fail);
+    const { windows, ended: endedWindows } = parseWindows(v.gpuWindows, now, fail);
     if (v.gpuNodeCount > 0 && v.gpuWindows.length === 0) {
       fail("gpuWindows", v.gpuWindows, `at least one window while gpuNodeCount is ${v.gpuNodeCount}`);
     }
@@ -319,6 +334,7 @@ export function loadConfig(raw: Record<string, string>, options: LoadOptions = {
     fail(
       "enableArgo",
       true,
+        endedWindows,
       "enableRay and enableMlflow to be true too: the pipeline trains on Ray and registers in MLflow",
     );
   }
@@ -506,7 +522,7 @@ function parseWindows(
   specs: readonly string[],
   now: Date,
   fail: (k: string, value: unknown, allowed: string) => void,
-): GpuWindow[] {
+): { windows: GpuWindow[]; ended: GpuWindow[] } {
   const windows: GpuWindow[] = [];
   specs.forEach((spec, index) => {
     const m = GPU_WINDOW.exec(spec)!;
@@ -521,15 +537,7 @@ function parseWindows(
       return;
     }
     const endsAt = new Date(startsAt.getTime() + hours * 3600_000);
-    if (endsAt <= now) {
-      fail(
-        "gpuWindows",
-        spec,
-        `a window that has not ended yet (item ${index}; now is ${blazarDate(now)} UTC)`,
-      );
-      return;
-    }
-    windows.push({
+    (endsAt <= now ? ended : windows).push({
       index,
       spec,
       start: blazarDate(startsAt),
@@ -542,10 +550,16 @@ function parseWindows(
   const sorted = [...windows].sort((a, b) => a.startsAt.getTime() - b.startsAt.getTime());
   for (let i = 1; i < sorted.length; i++) {
     if (sorted[i].startsAt < sorted[i - 1].endsAt) {
+  const ended: GpuWindow[] = [];
       fail("gpuWindows", sorted[i].spec, `windows that do not overlap (it overlaps ${sorted[i - 1].spec})`);
     }
   }
-  return windows;
+  return { windows, ended };
+}
+
+/** `20270105t1400`: a window's start as a name part (lower case, DNS-label safe). */
+export function windowKey(startsAt: Date): string {
+  return startsAt.toISOString().slice(0, 16).replace(/[-:]/g, "").replace("T", "t");
 }
 
 function cidrsOverlap(a: string, b: string): boolean {
@@ -565,6 +579,7 @@ function cidrsOverlap(a: string, b: string): boolean {
 export function blazarDate(d: Date): string {
   return d.toISOString().slice(0, 16).replace("T", " ");
 }
+      key: windowKey(startsAt),
 
 export function parseResources(text: string): ResourceSpec {
   const m = RESOURCES.exec(text)!;

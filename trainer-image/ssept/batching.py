@@ -1,55 +1,101 @@
 """Training batches built on the device: sequences, SSE corruption and negative samples are
 tensor operations on data that lives on the GPU, so no Python sampler sits in the step.
 
-Negatives are exact: each user has a row listing the items they never touched (train history
-for training negatives, as the reference sampler does; the full history for evaluation), and
-a negative is a uniform draw from that row - no rejection loop, never a positive.
+Negatives are exact and memory is O(events): each user's distinct touched items (training
+history for training negatives, as the reference sampler does; the full history for
+evaluation) are kept sorted in one flat array, and a negative is a uniform draw from the
+items outside it, found by one binary search - no users x items table, no rejection loop,
+never a positive.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from itertools import chain
+from typing import Iterator, Sequence
 
+import numpy as np
 import torch
 
 from ssept.split import LeaveOneOutSplit
 
-# Untouched-item tables hold num_users x num_items int32 entries; refuse above ~4 GiB.
-MAX_TABLE_ENTRIES = 1 << 30
+
+def flatten(sequences: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """(lengths [N], items [sum of lengths]) as int64 arrays, in one pass over the lists."""
+    lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
+    items = np.fromiter(chain.from_iterable(sequences), dtype=np.int64, count=int(lengths.sum()))
+    return lengths, items
 
 
-def right_aligned(sequences: list[list[int]], width: int, device: torch.device | str = "cpu") -> torch.Tensor:
+def right_aligned_flat(lengths: np.ndarray, items: np.ndarray, width: int) -> np.ndarray:
+    """[len(lengths), width] int64 from concatenated sequences; each row ends with its
+    sequence's last `width` items, left-padded with 0."""
+    rows = len(lengths)
+    keep = np.minimum(lengths, width)
+    ends = np.cumsum(lengths)
+    total = int(keep.sum())
+    offset = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(keep) - keep, keep)
+    out = np.zeros((rows, width), dtype=np.int64)
+    out[np.repeat(np.arange(rows), keep), np.repeat(width - keep, keep) + offset] = items[np.repeat(ends - keep, keep) + offset]
+    return out
+
+
+def right_aligned(sequences: Sequence[Sequence[int]], width: int, device: torch.device | str = "cpu") -> torch.Tensor:
     """[len(sequences), width] int64; each row ends with the sequence's last `width` items."""
-    out = torch.zeros(len(sequences), width, dtype=torch.int64)
-    for row, seq in enumerate(sequences):
-        tail = seq[-width:]
-        if tail:
-            out[row, width - len(tail) :] = torch.tensor(tail, dtype=torch.int64)
-    return out.to(device)
+    lengths, items = flatten(sequences)
+    return torch.from_numpy(right_aligned_flat(lengths, items, width)).to(device)
 
 
 class UntouchedItems:
-    """Per user, the items not in a given history, for exact uniform negative sampling."""
+    """Per user, exact uniform draws from the items outside a given history, in O(events) memory.
 
-    def __init__(self, histories: list[list[int]], num_items: int, device: torch.device | str = "cpu") -> None:
-        num_rows = len(histories)
-        if num_rows * (num_items + 1) > MAX_TABLE_ENTRIES:
-            raise ValueError(
-                f"{num_rows} users x {num_items} items is too large for the dense untouched-item table "
-                f"(limit {MAX_TABLE_ENTRIES} entries)"
-            )
-        touched = torch.zeros(num_rows, num_items + 1, dtype=torch.bool)
-        rows = torch.repeat_interleave(torch.arange(num_rows), torch.tensor([len(h) for h in histories]))
-        cols = torch.tensor([i for h in histories for i in h], dtype=torch.int64)
-        touched[rows, cols] = True
-        touched[:, 0] = True  # the padding id is never a candidate
-        # A stable sort puts each row's untouched ids first, in increasing order.
-        order = torch.sort(touched.to(torch.int8), dim=1, stable=True).indices
-        self.table = order.to(torch.int32).to(device)
-        self.counts = (~touched).sum(dim=1).to(device)
-        self.touched = touched.to(device)
+    For a user whose distinct touched items sorted are s_0 < s_1 < ... < s_{m-1} (ids 1..N), the
+    number of untouched ids below s_j is g_j = s_j - 1 - j, which never decreases with j. So the
+    r-th untouched id (0-based) is r + 1 + #{j : g_j <= r}. Offsetting each user's g_j by
+    user * (N + 1) makes one globally sorted int64 array (8 bytes per distinct (user, item)),
+    and a batch of draws is one `torch.searchsorted` on the device. Row 0 is the padding user.
+    """
+
+    def __init__(self, histories: Sequence[Sequence[int]], num_items: int, device: torch.device | str = "cpu") -> None:
+        lengths, items = flatten(histories)
+        self._build(np.repeat(np.arange(len(histories), dtype=np.int64), lengths), items, len(histories), num_items, device)
+
+    @classmethod
+    def from_arrays(
+        cls, users: np.ndarray, items: np.ndarray, num_rows: int, num_items: int, device: torch.device | str = "cpu"
+    ) -> "UntouchedItems":
+        """From parallel (user, item) arrays, user ids in 0..num_rows-1, in any order, repeats allowed."""
+        self = cls.__new__(cls)
+        self._build(np.asarray(users, dtype=np.int64), np.asarray(items, dtype=np.int64), num_rows, num_items, device)
+        return self
+
+    def _build(self, users: np.ndarray, items: np.ndarray, num_rows: int, num_items: int, device: torch.device | str) -> None:
+        if num_items < 1:
+            raise ValueError(f"num_items must be >= 1, got {num_items}")
+        if len(items) and (items.min() < 1 or items.max() > num_items):
+            bad = int(items[(items < 1) | (items > num_items)][0])
+            raise ValueError(f"item id {bad} is outside 1..{num_items}")
+        if len(users) and (users.min() < 0 or users.max() >= num_rows):
+            raise ValueError(f"user id {int(users.max())} is outside 0..{num_rows - 1}")
+        stride = num_items + 1
+        touched = np.sort(users * stride + items)  # by (user, item); then duplicates dropped
+        if len(touched):
+            touched = touched[np.concatenate(([True], touched[1:] != touched[:-1]))]
+        owner = touched // stride
+        per_user = np.bincount(owner, minlength=num_rows)
+        starts = np.cumsum(per_user) - per_user
+        rank_in_user = np.arange(len(touched), dtype=np.int64) - starts[owner]
+        below = touched - owner * stride - 1 - rank_in_user  # g_j
+        self.device = torch.device(device)
+        self.keys = torch.from_numpy(owner * stride + below).to(self.device)
+        self.starts = torch.from_numpy(starts).to(self.device)
+        self.counts = torch.from_numpy(num_items - per_user).to(self.device)
         self.num_items = num_items
+        self.num_rows = num_rows
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.element_size() * t.nelement() for t in (self.keys, self.starts, self.counts))
 
     def require_candidates(self, users: torch.Tensor, purpose: str) -> None:
         empty = users[self.counts[users] == 0]
@@ -60,11 +106,13 @@ class UntouchedItems:
 
     def sample(self, users: torch.Tensor, shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
         """Uniform draws (with replacement) from each user's untouched items: [len(users), *shape]."""
-        counts = self.counts[users].view(-1, *([1] * len(shape)))
+        view = (-1, *([1] * len(shape)))
+        counts = self.counts[users].view(view)
         u = torch.rand((len(users), *shape), generator=generator, device=users.device)
-        index = (u * counts).long().clamp_max(counts - 1)
-        rows = users.view(-1, *([1] * len(shape))).expand(index.shape)
-        return self.table[rows, index].long()
+        rank = (u * counts).long().clamp_max(counts - 1)
+        query = users.view(view) * (self.num_items + 1) + rank
+        below = torch.searchsorted(self.keys, query.reshape(-1), right=True).view(rank.shape) - self.starts[users].view(view)
+        return rank + 1 + below
 
 
 @dataclass
@@ -118,6 +166,7 @@ class DeviceBatcher:
         device: torch.device | str,
         sse_user_keep: float = 1.0,
         sse_item_keep: float = 1.0,
+        samples_per_epoch: int | None = None,
     ) -> None:
         self.num_users, self.num_items = split.num_users, split.num_items
         self.batch_size = batch_size
@@ -125,20 +174,32 @@ class DeviceBatcher:
         self.device = torch.device(device)
         # Row u: user u's last maxlen + 1 training items; inputs are [:-1], targets [1:].
         self.windows = right_aligned(split.train, maxlen + 1, self.device)
-        self.users = torch.tensor(
-            [u for u in range(1, split.num_users + 1) if len(split.train[u]) > 1], dtype=torch.int64, device=self.device
-        )
+        lengths = np.fromiter((len(s) for s in split.train), dtype=np.int64, count=len(split.train))
+        self.users = torch.from_numpy(np.flatnonzero(lengths > 1)).to(self.device)
         if len(self.users) == 0:
             raise ValueError("no user has at least 2 training events; nothing to train on")
+        # As the reference: an epoch is num_users / batch_size steps, whatever share of the
+        # users can train (the others' slots go to trainable users drawn again).
+        self.samples_per_epoch = max(split.num_users, len(self.users)) if samples_per_epoch is None else samples_per_epoch
+        if self.samples_per_epoch < 1:
+            raise ValueError(f"samples_per_epoch must be >= 1, got {self.samples_per_epoch}")
         self.negatives = UntouchedItems(split.train, split.num_items, self.device)
         self.negatives.require_candidates(self.users, "training")
 
     def batches_per_epoch(self, world_size: int = 1) -> int:
-        per_rank = -(-len(self.users) // world_size)
+        per_rank = -(-self.samples_per_epoch // world_size)
         return -(-per_rank // self.batch_size)
 
+    def epoch_order(self, generator: torch.Generator) -> torch.Tensor:
+        """samples_per_epoch users: whole random permutations of the trainable users, the last
+        one cut short, so each trainable user comes once before any comes twice."""
+        m = len(self.users)
+        rounds = -(-self.samples_per_epoch // m)
+        perms = [self.users[torch.randperm(m, generator=generator, device=self.device)] for _ in range(rounds)]
+        return torch.cat(perms)[: self.samples_per_epoch]
+
     def epoch(self, generator: torch.Generator, rank: int = 0, world_size: int = 1) -> Iterator[Batch]:
-        order = self.users[torch.randperm(len(self.users), generator=generator, device=self.device)]
+        order = self.epoch_order(generator)
         per_rank = -(-len(order) // world_size)
         if per_rank * world_size > len(order):  # every rank gets the same number of steps
             order = torch.cat([order, order[: per_rank * world_size - len(order)]])

@@ -98,29 +98,65 @@ def _mlflow(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mlflow-tracking-uri", default=_env("MLFLOW_TRACKING_URI"), help="[MLFLOW_TRACKING_URI]")
 
 
+class _DefaultInt(int):
+    """An option value the user did not give, so a preset may replace it."""
+
+
+class _DefaultFloat(float):
+    """An option value the user did not give, so a preset may replace it."""
+
+
+def _default(value: float) -> float:
+    return _DefaultInt(value) if isinstance(value, int) else _DefaultFloat(value)
+
+
+def _apply_preset(args: argparse.Namespace) -> None:
+    """The preset's model and training values for every option left at its default."""
+    from ssept.presets import get_preset
+
+    name = args.dataset if args.preset == "dataset" else args.preset
+    try:
+        preset = get_preset(name)
+    except ValueError as exc:
+        raise UsageError(f"--preset: {exc}") from None
+    for key, value in {**preset.model, **preset.train}.items():
+        # maxlen stays the features version's: the online sequences were cut to it.
+        if key != "maxlen" and isinstance(getattr(args, key, None), (_DefaultInt, _DefaultFloat)):
+            setattr(args, key, value)
+    for key, value in vars(args).items():
+        if isinstance(value, (_DefaultInt, _DefaultFloat)):
+            setattr(args, key, int(value) if isinstance(value, int) else float(value))
+
+
 def _model_and_training(parser: argparse.ArgumentParser) -> None:
     defaults = TrainConfig()
     data = parser.add_argument_group("data")
     data.add_argument("--data-version", default="latest", type=lambda t: t if t == "latest" else path_segment(t))
     data.add_argument("--run-name", type=path_segment, help="names the models/ and ray-checkpoints/ prefixes; reuse it to resume")
+    data.add_argument("--preset", default="dataset",
+                      help="model and training values for options not given: a preset name (ml-1m = the SSE-PT paper's) "
+                           "or 'dataset' (default: the preset named like --dataset)")
     model = parser.add_argument_group("model (SSE-PT paper defaults)")
     model.add_argument("--maxlen", type=positive_int, help="default: the features version's maxlen (200 ML-1M, 50 Wikipedia)")
-    model.add_argument("--item-dim", type=positive_int, default=50)
-    model.add_argument("--user-dim", type=positive_int, default=50)
-    model.add_argument("--num-blocks", type=non_negative_int, default=2)
-    model.add_argument("--num-heads", type=positive_int, default=1)
-    model.add_argument("--dropout", type=dropout_rate, default=0.2)
+    model.add_argument("--item-dim", type=positive_int, default=_default(50))
+    model.add_argument("--user-dim", type=positive_int, default=_default(50))
+    model.add_argument("--num-blocks", type=non_negative_int, default=_default(2))
+    model.add_argument("--num-heads", type=positive_int, default=_default(1))
+    model.add_argument("--dropout", type=dropout_rate, default=_default(0.2))
     train = parser.add_argument_group("training")
-    train.add_argument("--epochs", type=positive_int, default=defaults.epochs)
-    train.add_argument("--batch-size", type=positive_int, default=defaults.batch_size)
-    train.add_argument("--lr", type=positive_float, default=defaults.lr)
-    train.add_argument("--beta1", type=adam_beta, default=defaults.beta1)
-    train.add_argument("--beta2", type=adam_beta, default=defaults.beta2)
-    train.add_argument("--l2-emb", type=non_negative_float, default=defaults.l2_emb)
-    train.add_argument("--sse-user-keep", type=probability, default=defaults.sse_user_keep, help="probability a user id is kept")
-    train.add_argument("--sse-item-keep", type=probability, default=defaults.sse_item_keep, help="probability an item id is kept")
+    train.add_argument("--epochs", type=positive_int, default=_default(defaults.epochs))
+    train.add_argument("--batch-size", type=positive_int, default=_default(defaults.batch_size))
+    train.add_argument("--lr", type=positive_float, default=_default(defaults.lr))
+    train.add_argument("--beta1", type=adam_beta, default=_default(defaults.beta1))
+    train.add_argument("--beta2", type=adam_beta, default=_default(defaults.beta2))
+    train.add_argument("--l2-emb", type=non_negative_float, default=_default(defaults.l2_emb))
+    train.add_argument("--sse-user-keep", type=probability, default=_default(defaults.sse_user_keep), help="probability a user id is kept")
+    train.add_argument("--sse-item-keep", type=probability, default=_default(defaults.sse_item_keep), help="probability an item id is kept")
     train.add_argument("--seed", type=int, default=defaults.seed)
-    train.add_argument("--eval-every", type=non_negative_int, default=defaults.eval_every, help="epochs; 0 = only at the end")
+    train.add_argument("--patience", type=non_negative_int, default=defaults.patience,
+                       help="stop after this many validation evaluations without a better NDCG@10; 0 = never. "
+                            "The best validation epoch's weights are stored either way")
+    train.add_argument("--eval-every", type=non_negative_int, default=_default(defaults.eval_every), help="epochs; 0 = only at the end")
     train.add_argument("--checkpoint-every", type=non_negative_int, default=defaults.checkpoint_every, help="epochs; 0 = only at the end")
     train.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=defaults.precision)
     train.add_argument("--eval-users", type=positive_int, default=defaults.eval_users)
@@ -228,7 +264,7 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, beta1=args.beta1, beta2=args.beta2,
         l2_emb=args.l2_emb, sse_user_keep=args.sse_user_keep, sse_item_keep=args.sse_item_keep, seed=args.seed,
         eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, precision=args.precision,
-        eval_users=args.eval_users, num_negatives=args.num_negatives,
+        eval_users=args.eval_users, num_negatives=args.num_negatives, patience=args.patience,
     )
 
 
@@ -243,6 +279,7 @@ def _tracking_uri(args: argparse.Namespace) -> str | None:
 def _job(args: argparse.Namespace, env: StageEnv):  # type: ignore[no-untyped-def]
     from ssept.train_stage import build_job
 
+    _apply_preset(args)
     model = {"maxlen": args.maxlen, "item_dim": args.item_dim, "user_dim": args.user_dim,
              "num_blocks": args.num_blocks, "num_heads": args.num_heads, "dropout": args.dropout}
     return build_job(env, args.dataset, args.data_version, args.run_name, model, _train_config(args),

@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+import numpy as np
 import torch
 
-from ssept.batching import UntouchedItems, right_aligned
+from ssept.batching import UntouchedItems, flatten, right_aligned_flat
 from ssept.metrics import hit_rate_at_k, ndcg_at_k, ranks_from_scores
 from ssept.split import LeaveOneOutSplit
 
@@ -34,22 +35,26 @@ class EvalCases:
 def eval_cases(split: LeaveOneOutSplit, stage: Stage, maxlen: int, device: torch.device | str = "cpu") -> EvalCases:
     """Validation: train -> valid item. Test: train + valid -> test item. Users with an empty
     training sequence or no held-out item are skipped, as in the reference code."""
-    users, inputs, targets = [], [], []
-    for u in range(1, split.num_users + 1):
-        target = int(split.valid[u] if stage == "valid" else split.test[u])
-        if not target or not split.train[u]:
-            continue
-        seq = split.train[u] if stage == "valid" else split.train[u] + [int(split.valid[u])]
-        users.append(u)
-        inputs.append(seq)
-        targets.append(target)
-    if not users:
+    lengths, items = flatten(split.train)
+    targets = np.asarray(split.valid if stage == "valid" else split.test, dtype=np.int64)
+    users = np.flatnonzero((targets > 0) & (lengths > 0))
+    if not len(users):
         raise ValueError(f"no user has a {stage} item to evaluate")
-    return EvalCases(
-        torch.tensor(users, dtype=torch.int64, device=device),
-        right_aligned(inputs, maxlen, device),
-        torch.tensor(targets, dtype=torch.int64, device=device),
-    )
+    if stage == "valid":
+        seqs = right_aligned_flat(lengths, items, maxlen)[users]
+    else:  # the last maxlen - 1 training items, then the validation item
+        seqs = right_aligned_flat(lengths, items, maxlen)[users]
+        seqs = np.concatenate([seqs[:, 1:], np.asarray(split.valid, dtype=np.int64)[users, None]], axis=1)
+    to = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device)  # noqa: E731
+    return EvalCases(to(users), to(seqs), to(targets[users]))
+
+
+def history_arrays(split: LeaveOneOutSplit) -> tuple[np.ndarray, np.ndarray]:
+    """(user, item) pairs of every user's whole history: training, validation and test items."""
+    lengths, items = flatten(split.train)
+    held = [np.flatnonzero(np.asarray(a) > 0) for a in (split.valid, split.test)]
+    users = np.concatenate([np.repeat(np.arange(len(lengths)), lengths), *held])
+    return users, np.concatenate([items, np.asarray(split.valid)[held[0]], np.asarray(split.test)[held[1]]])
 
 
 @dataclass(frozen=True)
@@ -75,13 +80,14 @@ class Evaluator:
     ) -> None:
         self.split, self.maxlen, self.device = split, maxlen, torch.device(device)
         self.num_negatives, self.max_users, self.batch_size, self.k = num_negatives, max_users, batch_size, k
-        histories = [split.history(u) if u else [] for u in range(split.num_users + 1)]
-        self.untouched = UntouchedItems(histories, split.num_items, self.device)
-        self.cases = {stage: eval_cases(split, stage, maxlen, self.device) for stage in ("valid", "test") if self._has(stage)}
-
-    def _has(self, stage: Stage) -> bool:
-        targets = self.split.valid if stage == "valid" else self.split.test
-        return any(targets[u] and self.split.train[u] for u in range(1, self.split.num_users + 1))
+        users, items = history_arrays(split)
+        self.untouched = UntouchedItems.from_arrays(users, items, split.num_users + 1, split.num_items, self.device)
+        self.cases = {}
+        for stage in ("valid", "test"):
+            try:
+                self.cases[stage] = eval_cases(split, stage, maxlen, self.device)
+            except ValueError:
+                pass  # asked for later, _cases names the missing stage
 
     def _cases(self, stage: Stage) -> EvalCases:
         if stage not in self.cases:

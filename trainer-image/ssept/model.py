@@ -23,6 +23,8 @@ import torch.nn.functional as F
 
 from ssept.attention import attention
 
+ARCHITECTURES = ("ssept", "sasrec")
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -35,11 +37,25 @@ class ModelConfig:
     num_heads: int = 1
     dropout: float = 0.2
     layer_norm_eps: float = 1e-8
+    # "ssept", or "sasrec": the plain SASRec baseline (no user embedding, user_dim 0, the whole
+    # width in item_dim) sharing the blocks, training and evaluation code.
+    architecture: str = "ssept"
+    # A linear map after attention (as torch's MultiheadAttention has); the SASRec and SSE-PT
+    # papers' reference code has none.
+    attention_output_proj: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("num_users", "num_items", "maxlen", "item_dim", "user_dim", "num_heads"):
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"model config: architecture must be one of {', '.join(ARCHITECTURES)}, got {self.architecture!r}")
+        for name in ("num_users", "num_items", "maxlen", "item_dim", "num_heads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"model config: {name} must be >= 1, got {getattr(self, name)}")
+        if self.architecture == "ssept" and self.user_dim < 1:
+            raise ValueError(f"model config: user_dim must be >= 1 for SSE-PT, got {self.user_dim}")
+        if self.architecture == "sasrec" and self.user_dim != 0:
+            raise ValueError(
+                f"model config: SASRec has no user embedding, so user_dim must be 0 (put the width in item_dim), got {self.user_dim}"
+            )
         if self.num_blocks < 0:
             raise ValueError(f"model config: num_blocks must be >= 0, got {self.num_blocks}")
         if not 0.0 <= self.dropout < 1.0:
@@ -62,7 +78,7 @@ class ModelConfig:
 
 
 class SelfAttentionBlock(nn.Module):
-    def __init__(self, hidden: int, num_heads: int, dropout: float, eps: float) -> None:
+    def __init__(self, hidden: int, num_heads: int, dropout: float, eps: float, output_proj: bool = False) -> None:
         super().__init__()
         self.num_heads = num_heads
         self.head_dim = hidden // num_heads
@@ -71,6 +87,7 @@ class SelfAttentionBlock(nn.Module):
         self.q_proj = nn.Linear(hidden, hidden)
         self.k_proj = nn.Linear(hidden, hidden)
         self.v_proj = nn.Linear(hidden, hidden)
+        self.out_proj = nn.Linear(hidden, hidden) if output_proj else None
         self.ffn_norm = nn.LayerNorm(hidden, eps=eps)
         self.ffn_in = nn.Linear(hidden, hidden)
         self.ffn_out = nn.Linear(hidden, hidden)
@@ -85,27 +102,29 @@ class SelfAttentionBlock(nn.Module):
         q, k, v = self._heads(self.q_proj(queries)), self._heads(self.k_proj(x)), self._heads(self.v_proj(x))
         out = attention(q, k, v, allowed, self.dropout, self.training, self.head_dim, self.use_fused_attention)
         b, _, length, _ = out.shape
-        x = out.transpose(1, 2).reshape(b, length, -1) + queries
+        out = out.transpose(1, 2).reshape(b, length, -1)
+        if self.out_proj is not None:
+            out = self.out_proj(out)
+        x = out + queries
         y = self.ffn_norm(x)
         h = F.dropout(F.relu(self.ffn_in(y)), self.dropout, self.training)
         return F.dropout(self.ffn_out(h), self.dropout, self.training) + y
 
 
-class SSEPT(nn.Module):
+class SequenceEncoder(nn.Module):
+    """What SSE-PT and SASRec share: positional embedding, the blocks, the final LN."""
+
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        self.item_emb = nn.Embedding(config.num_items + 1, config.item_dim, padding_idx=0)
-        self.user_emb = nn.Embedding(config.num_users + 1, config.user_dim)
         self.pos_emb = nn.Embedding(config.maxlen, config.hidden)
         self.blocks = nn.ModuleList(
-            SelfAttentionBlock(config.hidden, config.num_heads, config.dropout, config.layer_norm_eps)
+            SelfAttentionBlock(
+                config.hidden, config.num_heads, config.dropout, config.layer_norm_eps, config.attention_output_proj
+            )
             for _ in range(config.num_blocks)
         )
         self.final_norm = nn.LayerNorm(config.hidden, eps=config.layer_norm_eps)
-        self.item_scale = math.sqrt(config.item_dim)
-        self.user_scale = math.sqrt(config.user_dim)
-        self.reset_parameters()
 
     def reset_parameters(self) -> None:
         for module in self.modules():
@@ -120,27 +139,46 @@ class SSEPT(nn.Module):
         for block in self.blocks:
             block.use_fused_attention = enabled
 
-    def user_vectors(self, users: torch.Tensor) -> torch.Tensor:
-        return self.user_emb(users) * self.user_scale
-
-    def encode(self, users: torch.Tensor, item_seq: torch.Tensor) -> torch.Tensor:
-        """users [B], item_seq [B, L] left-padded with 0 (L <= maxlen) -> hidden [B, L, H]."""
-        batch, length = item_seq.shape
+    def run_blocks(self, x: torch.Tensor, item_seq: torch.Tensor) -> torch.Tensor:
+        """x [B, L, H]: the input embeddings of item_seq [B, L] (left-padded with 0, L <= maxlen)."""
+        length = item_seq.shape[1]
         valid = item_seq != 0
-        user = self.user_vectors(users).unsqueeze(1).expand(batch, length, self.config.user_dim)
-        x = torch.cat([self.item_emb(item_seq) * self.item_scale, user], dim=-1)
         positions = torch.arange(self.config.maxlen - length, self.config.maxlen, device=item_seq.device)
         x = x + self.pos_emb(positions).unsqueeze(0)
         keep = valid.unsqueeze(-1).to(x.dtype)
         x = F.dropout(x, self.config.dropout, self.training) * keep
         causal = torch.ones(length, length, dtype=torch.bool, device=item_seq.device).tril()
-        diagonal = torch.eye(length, dtype=torch.bool, device=item_seq.device)
+        # Equal on positions rather than torch.eye: the export's EyeLike has no bool kernel in ONNX Runtime.
+        positions = torch.arange(length, device=item_seq.device)
+        diagonal = positions.unsqueeze(0) == positions.unsqueeze(1)
         # Padding keys are masked; the diagonal stays open so that padding queries (whose
         # outputs are zeroed anyway) never get an all-masked softmax row.
         allowed = (causal & (valid.unsqueeze(1) | diagonal)).unsqueeze(1)
         for block in self.blocks:
             x = block(x, allowed) * keep
         return self.final_norm(x)
+
+
+class SSEPT(SequenceEncoder):
+    def __init__(self, config: ModelConfig) -> None:
+        if config.architecture != "ssept":
+            raise ValueError(f"SSEPT needs architecture 'ssept', got {config.architecture!r}")
+        super().__init__(config)
+        self.item_emb = nn.Embedding(config.num_items + 1, config.item_dim, padding_idx=0)
+        self.user_emb = nn.Embedding(config.num_users + 1, config.user_dim)
+        self.item_scale = math.sqrt(config.item_dim)
+        self.user_scale = math.sqrt(config.user_dim)
+        self.reset_parameters()
+
+    def user_vectors(self, users: torch.Tensor) -> torch.Tensor:
+        return self.user_emb(users) * self.user_scale
+
+    def encode(self, users: torch.Tensor, item_seq: torch.Tensor) -> torch.Tensor:
+        """users [B], item_seq [B, L] left-padded with 0 (L <= maxlen) -> hidden [B, L, H]."""
+        batch, length = item_seq.shape
+        user = self.user_vectors(users).unsqueeze(1).expand(batch, length, self.config.user_dim)
+        x = torch.cat([self.item_emb(item_seq) * self.item_scale, user], dim=-1)
+        return self.run_blocks(x, item_seq)
 
     def _split(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return hidden[..., : self.config.item_dim], hidden[..., self.config.item_dim :]
@@ -177,3 +215,12 @@ def bce_loss(pos_logits: torch.Tensor, neg_logits: torch.Tensor, targets_mask: t
     loss = F.binary_cross_entropy_with_logits(pos_logits, torch.ones_like(pos_logits), reduction="none")
     loss = loss + F.binary_cross_entropy_with_logits(neg_logits, torch.zeros_like(neg_logits), reduction="none")
     return (loss * weight).sum() / weight.sum().clamp_min(1.0)
+
+
+def build_model(config: ModelConfig) -> nn.Module:
+    """The model a config describes (SSE-PT, or the SASRec baseline)."""
+    if config.architecture == "sasrec":
+        from ssept.sasrec import SASRec
+
+        return SASRec(config)
+    return SSEPT(config)

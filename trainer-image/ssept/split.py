@@ -75,3 +75,21 @@ def split_from_files(files: dict[str, bytes], num_users: int, num_items: int) ->
         if len(arr) and int(np.max(arr)) > num_items:
             raise ValueError(f"{name}: item id {int(np.max(arr))} exceeds the number of items {num_items}")
     return LeaveOneOutSplit(train, valid, test, num_users, num_items)
+
+
+def leave_one_out_flat(lengths: np.ndarray, items: np.ndarray, num_items: int) -> LeaveOneOutSplit:
+    """`leave_one_out` from concatenated histories (user u = 1.. owns lengths[u - 1] items),
+    without a per-event Python loop."""
+    num_users = len(lengths)
+    ends = np.cumsum(lengths)
+    held = lengths >= MIN_EVENTS_FOR_HOLDOUT
+    valid = np.zeros(num_users + 1, dtype=np.int64)
+    test = np.zeros(num_users + 1, dtype=np.int64)
+    valid[1:][held] = items[ends[held] - 2]
+    test[1:][held] = items[ends[held] - 1]
+    train_lengths = np.where(held, lengths - 2, lengths)
+    keep = np.ones(len(items), dtype=bool)
+    keep[ends[held] - 2] = False
+    keep[ends[held] - 1] = False
+    pieces = np.split(items[keep], np.cumsum(train_lengths)[:-1])
+    return LeaveOneOutSplit([[]] + [p.tolist() for p in pieces], valid, test, num_users, num_items)

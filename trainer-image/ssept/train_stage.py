@@ -15,7 +15,7 @@ from ssept.baselines import PopularityScorer
 from ssept.checkpoints import StorageCheckpointStore
 from ssept.evaluation import Evaluator
 from ssept.features import load_split
-from ssept.model import SSEPT, ModelConfig
+from ssept.model import ModelConfig, build_model
 from ssept.model_bundle import BundleInfo, save_bundle
 from ssept.split import LeaveOneOutSplit
 from ssept.stage_env import StageEnv
@@ -60,8 +60,10 @@ def finalize(
     MLflow artifacts and registration."""
     model_config = ModelConfig.from_dict(state["model_config"])
     train_config = TrainConfig.from_dict(state["train_config"])
-    model = SSEPT(model_config)
-    model.load_state_dict(state["model"])
+    model = build_model(model_config)
+    # The best validation epoch's weights (early stopping), never a test-chosen epoch.
+    best = state.get("best")
+    model.load_state_dict(best["model"] if best else state["model"])
     model = model.to(device).eval()
     evaluator = Evaluator(
         split, model_config.maxlen, device, train_config.num_negatives, train_config.eval_users, train_config.eval_batch_size
@@ -71,6 +73,7 @@ def finalize(
         metrics.update(evaluator.evaluate(model, stage, job.mask_seen, seed=train_config.seed))
     popularity = evaluator.evaluate(PopularityScorer(split, device), "test", job.mask_seen, seed=train_config.seed)
     metrics.update({f"popularity_{k}": v for k, v in popularity.items()})
+    metrics["best_epoch"] = int(best["epoch"]) if best else int(state["epoch"])
     info = BundleInfo(
         dataset=job.dataset,
         data_version=job.data_version,

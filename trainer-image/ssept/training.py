@@ -20,7 +20,7 @@ import torch.nn as nn
 
 from ssept.batching import DeviceBatcher
 from ssept.evaluation import Evaluator, Stage
-from ssept.model import SSEPT, ModelConfig, bce_loss
+from ssept.model import ModelConfig, bce_loss, build_model
 from ssept.split import LeaveOneOutSplit
 
 Precision = Literal["auto", "fp32", "bf16"]
@@ -44,12 +44,16 @@ class TrainConfig:
     eval_users: int = 10_000
     num_negatives: int = 100
     eval_batch_size: int = 1024
+    # Early stopping: stop after this many validation evaluations without a better
+    # valid_ndcg10 (0 = run every epoch). Either way the weights of the best validation
+    # epoch are kept and are what the run reports and stores.
+    patience: int = 0
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_users", "num_negatives", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"train config: {name} must be >= 1, got {getattr(self, name)}")
-        for name in ("eval_every", "checkpoint_every"):
+        for name in ("eval_every", "checkpoint_every", "patience"):
             if getattr(self, name) < 0:
                 raise ValueError(f"train config: {name} must be >= 0 (0 = only at the end), got {getattr(self, name)}")
         if self.lr <= 0:
@@ -128,7 +132,7 @@ class Trainer:
         self.device = torch.device(device)
         self.mask_seen, self.rank, self.world_size = mask_seen, rank, world_size
         torch.manual_seed(config.seed)  # same initial weights on every rank
-        self.model = SSEPT(model_config).to(self.device)
+        self.model = build_model(model_config).to(self.device)
         self.train_model = wrap_model(self.model)
         self.optimizer = make_adam(self.train_model.parameters(), config, self.device)
         self.batcher = DeviceBatcher(
@@ -138,6 +142,9 @@ class Trainer:
         self.amp_dtype = autocast_dtype(config.precision, self.device)
         self.epoch = 0
         self.history: list[dict] = []
+        # The best validation epoch so far: {"epoch", "valid_ndcg10", "model": CPU weights}.
+        self.best: dict | None = None
+        self.stopped_early = False
 
     @property
     def evaluator(self) -> Evaluator:
@@ -160,7 +167,8 @@ class Trainer:
     def _l2(self) -> torch.Tensor | float:
         if self.config.l2_emb == 0:
             return 0.0
-        tables = (self.model.item_emb.weight, self.model.user_emb.weight, self.model.pos_emb.weight)
+        names = ("item_emb", "user_emb", "pos_emb")
+        tables = [getattr(self.model, n).weight for n in names if hasattr(self.model, n)]
         return self.config.l2_emb * 0.5 * sum((w.float() ** 2).sum() for w in tables)
 
     def train_epoch(self) -> dict[str, float]:
@@ -190,14 +198,50 @@ class Trainer:
         return self.evaluator.evaluate(self.model, stage, self.mask_seen, seed=self.config.seed)
 
     def fit(self, on_epoch_end: Callable[["Trainer", dict], None] | None = None) -> list[dict]:
-        while self.epoch < self.config.epochs:
+        while self.epoch < self.config.epochs and not self.stopped_early:
             metrics = self.train_epoch()
-            if self.rank == 0 and self.config.due(self.config.eval_every, self.epoch):
+            evaluated = self.rank == 0 and self.config.due(self.config.eval_every, self.epoch)
+            if evaluated:
                 metrics.update(self.evaluate("valid"))
+                self._track_best(metrics)
+            self.stopped_early = self._agree_to_stop(evaluated)
+            metrics["stopped_early"] = self.stopped_early
             self.history.append(metrics)
             if on_epoch_end is not None:
                 on_epoch_end(self, metrics)
         return self.history
+
+    def _track_best(self, metrics: dict) -> None:
+        score = float(metrics["valid_ndcg10"])
+        if self.best is None or score > self.best["valid_ndcg10"]:
+            weights = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+            self.best = {"epoch": self.epoch, "valid_ndcg10": score, "model": weights}
+        metrics["best_epoch"] = self.best["epoch"]
+
+    def evaluations_since_best(self) -> int:
+        if self.best is None:
+            return 0
+        return sum(1 for h in self.history if h["epoch"] > self.best["epoch"] and "valid_ndcg10" in h)
+
+    def _agree_to_stop(self, evaluated: bool) -> bool:
+        """Rank 0 decides (it alone evaluates); other ranks follow, so no DDP rank hangs."""
+        stop = (
+            evaluated
+            and self.config.patience > 0
+            and self.best is not None
+            and self.best["epoch"] < self.epoch
+            and self.evaluations_since_best() + 1 >= self.config.patience
+        )
+        if self.world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
+            flag = torch.tensor([1 if stop else 0], device=self.device)
+            torch.distributed.broadcast(flag, src=0)
+            stop = bool(flag.item())
+        return stop
+
+    def load_best_weights(self) -> None:
+        """The best validation epoch's weights into the model (no-op before any evaluation)."""
+        if self.best is not None:
+            self.model.load_state_dict(self.best["model"])
 
     def state_dict(self) -> dict:
         return {
@@ -209,6 +253,8 @@ class Trainer:
             "model_config": self.model_config.to_dict(),
             "train_config": self.config.to_dict(),
             "history": list(self.history),
+            "best": None if self.best is None else {**self.best, "model": dict(self.best["model"])},
+            "stopped_early": self.stopped_early,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -222,3 +268,5 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.epoch = int(state["epoch"])
         self.history = list(state.get("history", []))
+        self.best = state.get("best")
+        self.stopped_early = bool(state.get("stopped_early", False))

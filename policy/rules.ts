@@ -3,7 +3,6 @@
  * tests run them over the mock harness's records and the policy pack (index.ts) over the engine's.
  * Each returns the violations it found, one message each; none means compliant.
  */
-import { GATEWAY, SERVING_LABELS } from "../components/app/servingContracts";
 import { GPU_NODE_TAINT } from "../components/chameleon/nodeScheduling";
 
 export interface PolicyInput {
@@ -140,11 +139,15 @@ export function plainSecretData(r: PolicyInput): string[] {
   return out;
 }
 
+/** How the gateway Deployment is known: its component label or its name (components/app). */
+export const GATEWAY_COMPONENT = "gateway";
+
 export const isGatewayDeployment = (r: PolicyInput): boolean => {
   if (r.type !== "kubernetes:apps/v1:Deployment") return false;
   const meta = (r.props.metadata ?? {}) as { name?: string; labels?: Record<string, string> };
-  const want = SERVING_LABELS.gateway["app.kubernetes.io/component"];
-  return meta.labels?.["app.kubernetes.io/component"] === want || meta.name === GATEWAY.name;
+  return (
+    meta.labels?.["app.kubernetes.io/component"] === GATEWAY_COMPONENT || meta.name === GATEWAY_COMPONENT
+  );
 };
 
 /** Over the whole stack: in production, the gateway runs at least two replicas (when it is deployed). */

@@ -48,6 +48,10 @@ export interface BuildResult {
   outputs: Record<string, StackOutput>;
   /** Every secret value the build saw (config secrets and generated ones), for leak checks. */
   secretValues: string[];
+  /** The validated config the program ran with (buildStack only). */
+  config?: PlatformConfig;
+  /** What the program told the user with `pulumi.log.warn` (e.g. ended GPU windows). */
+  warnings?: string[];
 }
 
 export interface BuildOptions {
@@ -191,10 +195,18 @@ export async function runUnderMocks(
   };
 
   let programOutputs: Record<string, pulumi.Output<unknown>> = {};
-  await pulumi.runtime.runInPulumiStack(async () => {
-    programOutputs = fn() ?? {};
-    return programOutputs;
-  });
+  const warnings: string[] = [];
+  const log = pulumi.log as { warn: typeof pulumi.log.warn };
+  const warn = log.warn;
+  log.warn = async (message: string) => void warnings.push(message);
+  try {
+    await pulumi.runtime.runInPulumiStack(async () => {
+      programOutputs = fn() ?? {};
+      return programOutputs;
+    });
+  } finally {
+    log.warn = warn;
+  }
   // Registrations run asynchronously; wait until every queued one has reached the mocks.
   await waitForRegistrations();
 
@@ -211,7 +223,7 @@ export async function runUnderMocks(
   for (const [name, output] of Object.entries(programOutputs)) {
     outputs[name] = { value: await promiseOf(output), secret: await pulumi.isSecret(output) };
   }
-  return { resources, outputs, secretValues };
+  return { resources, outputs, secretValues, warnings };
 }
 
 function waitForRegistrations(): Promise<void> {

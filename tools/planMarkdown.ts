@@ -27,6 +27,21 @@ export function planMarkdown(plan: PlanModel, meta: { clock: Date }): string {
   } else {
     out.push("Every rule of every security group. Anything not listed is closed.", "");
     out.push(
+  if (plan.warnings.length > 0) {
+    out.push("", "## Warnings", "", ...plan.warnings.map((w) => `- ${w}`));
+  }
+
+  if (plan.placeholders.length > 0) {
+    out.push(
+      "",
+      "## Placeholders to fill in",
+      "",
+      "These keys still hold the committed placeholder; this plan accepts them, `pulumi preview` and " +
+        "`pulumi up` refuse them until you set your own values (`pulumi config set <key> <value>`):",
+      "",
+      ...plan.placeholders.map((k) => `- \`${k}\``),
+    );
+  }
       table(
         ["Network", "Security group", "Direction", "Protocol", "Ports", "From / to", "Why"],
         plan.exposure.map((r) => [
@@ -72,7 +87,7 @@ export function planMarkdown(plan: PlanModel, meta: { clock: Date }): string {
       ),
     );
   }
-  const gpuLeases = plan.reservations.filter((r) => /-gpu-\d+$/.test(r.lease));
+  const gpuLeases = plan.reservations.filter((r) => /-gpu-\d{8}t\d{4}$/.test(r.lease));
   if (gpuLeases.length > 0 && !plan.instances.some((i) => i.role === "gpu")) {
     out.push(
       "",

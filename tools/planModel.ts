@@ -67,6 +67,8 @@ export interface PlanModel {
 export function planModel(build: BuildResult): PlanModel {
   const scrub = scrubber(build.secretValues);
   const byUrn = new Map(build.resources.map((r) => [r.urn, r]));
+  /** The program's warnings (`pulumi.log.warn`), as `pulumi up` would print them. */
+  warnings: string[];
   const componentOf = (r: ResourceRecord): string => {
     let cursor: ResourceRecord | undefined = r;
     while (cursor && cursor.custom) cursor = cursor.parent ? byUrn.get(cursor.parent) : undefined;
@@ -114,6 +116,7 @@ export function scrubber(secretValues: string[]): (value: unknown) => unknown {
     if (Array.isArray(value)) return value.map(walk);
     if (value && typeof value === "object") {
       return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, walk(v)]));
+    warnings: (build.warnings ?? []).map((w) => String(scrub(w))),
     }
     return value;
   };

@@ -320,6 +320,7 @@ export function loadConfig(raw: Record<string, string>, options: LoadOptions = {
           ? { kind: "physical:host", nodeType: v.gpuNodeType }
           : { kind: "flavor:instance", flavor: v.gpuFlavor },
         windows,
+        endedWindows,
         activeWindow: windows.find((w) => w.startsAt <= now && now < w.endsAt),
       },
     };
@@ -334,7 +335,6 @@ export function loadConfig(raw: Record<string, string>, options: LoadOptions = {
     fail(
       "enableArgo",
       true,
-        endedWindows,
       "enableRay and enableMlflow to be true too: the pipeline trains on Ray and registers in MLflow",
     );
   }
@@ -524,6 +524,7 @@ function parseWindows(
   fail: (k: string, value: unknown, allowed: string) => void,
 ): { windows: GpuWindow[]; ended: GpuWindow[] } {
   const windows: GpuWindow[] = [];
+  const ended: GpuWindow[] = [];
   specs.forEach((spec, index) => {
     const m = GPU_WINDOW.exec(spec)!;
     const startsAt = new Date(`${m[1]}T${m[2]}:00Z`);
@@ -539,6 +540,7 @@ function parseWindows(
     const endsAt = new Date(startsAt.getTime() + hours * 3600_000);
     (endsAt <= now ? ended : windows).push({
       index,
+      key: windowKey(startsAt),
       spec,
       start: blazarDate(startsAt),
       end: blazarDate(endsAt),
@@ -550,7 +552,6 @@ function parseWindows(
   const sorted = [...windows].sort((a, b) => a.startsAt.getTime() - b.startsAt.getTime());
   for (let i = 1; i < sorted.length; i++) {
     if (sorted[i].startsAt < sorted[i - 1].endsAt) {
-  const ended: GpuWindow[] = [];
       fail("gpuWindows", sorted[i].spec, `windows that do not overlap (it overlaps ${sorted[i - 1].spec})`);
     }
   }
@@ -579,7 +580,6 @@ function cidrsOverlap(a: string, b: string): boolean {
 export function blazarDate(d: Date): string {
   return d.toISOString().slice(0, 16).replace("T", " ");
 }
-      key: windowKey(startsAt),
 
 export function parseResources(text: string): ResourceSpec {
   const m = RESOURCES.exec(text)!;

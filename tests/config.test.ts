@@ -71,6 +71,14 @@ describe("valid config", () => {
     const config = loadConfig(base(), { now: new Date("2027-01-05T15:30:00Z") });
     if (config.cluster.mode !== "chameleon") throw new Error("unreachable");
     expect(config.cluster.gpu.activeWindow?.index).toBe(0);
+    expect(config.cluster.gpu.activeWindow?.key).toBe("20270105t1400");
+  });
+
+  test("an ended GPU window is set aside, not refused: the others keep their keys", () => {
+    const config = loadConfig(base(), { now: new Date("2027-01-06T09:00:00Z") });
+    if (config.cluster.mode !== "chameleon") throw new Error("unreachable");
+    expect(config.cluster.gpu.endedWindows.map((w) => w.spec)).toEqual(["2027-01-05T14:00Z/4h"]);
+    expect(config.cluster.gpu.windows.map((w) => w.key)).toEqual(["20270107t1400", "20270109t1400"]);
   });
 
   test("bare-metal GPU sites reserve hosts by node type", () => {
@@ -127,14 +135,6 @@ const BAD: [string, Record<string, string | null>, string, RegExp][] = [
   ["count 0 where 1+ is needed", { agentCount: "0" }, "agentCount", /from 1 to 20/],
   ["a missing required key", { environment: null }, "environment", /missing/],
   ["a missing secret", { kvmTaccCredentialSecret: null }, "kvmTaccCredentialSecret", /--secret/],
-    expect(config.cluster.gpu.activeWindow?.key).toBe("20270105t1400");
-  });
-
-  test("an ended GPU window is set aside, not refused: the others keep their keys", () => {
-    const config = loadConfig(base(), { now: new Date("2027-01-06T09:00:00Z") });
-    if (config.cluster.mode !== "chameleon") throw new Error("unreachable");
-    expect(config.cluster.gpu.endedWindows.map((w) => w.spec)).toEqual(["2027-01-05T14:00Z/4h"]);
-    expect(config.cluster.gpu.windows.map((w) => w.key)).toEqual(["20270107t1400", "20270109t1400"]);
   ["a missing SSH key", { sshPrivateKey: null }, "sshPrivateKey", /missing/],
   ["an unknown site", { gpuSite: "chi-nu" }, "gpuSite", /one of kvm-tacc, chi-tacc, chi-uc/],
   ["object store on a site without one", { objectStoreSite: "kvm-tacc" }, "objectStoreSite", /object store/],

@@ -48,8 +48,6 @@ export interface BuildResult {
   outputs: Record<string, StackOutput>;
   /** Every secret value the build saw (config secrets and generated ones), for leak checks. */
   secretValues: string[];
-  /** The validated config the program ran with (buildStack only). */
-  config?: PlatformConfig;
   /** What the program told the user with `pulumi.log.warn` (e.g. ended GPU windows). */
   warnings?: string[];
 }

@@ -14,6 +14,9 @@ export function planMarkdown(plan: PlanModel, meta: { clock: Date }): string {
   );
   out.push("");
   out.push(`**${plan.resources.length} resources** in ${countComponents(plan)} components.`);
+  if (plan.warnings.length > 0) {
+    out.push("", "## Warnings", "", ...plan.warnings.map((w) => `- ${w}`));
+  }
 
   out.push("", "## Where to reach it", "");
   out.push(table(["UI / API", "URL", "Login"], uiRows(plan)));
@@ -27,21 +30,6 @@ export function planMarkdown(plan: PlanModel, meta: { clock: Date }): string {
   } else {
     out.push("Every rule of every security group. Anything not listed is closed.", "");
     out.push(
-  if (plan.warnings.length > 0) {
-    out.push("", "## Warnings", "", ...plan.warnings.map((w) => `- ${w}`));
-  }
-
-  if (plan.placeholders.length > 0) {
-    out.push(
-      "",
-      "## Placeholders to fill in",
-      "",
-      "These keys still hold the committed placeholder; this plan accepts them, `pulumi preview` and " +
-        "`pulumi up` refuse them until you set your own values (`pulumi config set <key> <value>`):",
-      "",
-      ...plan.placeholders.map((k) => `- \`${k}\``),
-    );
-  }
       table(
         ["Network", "Security group", "Direction", "Protocol", "Ports", "From / to", "Why"],
         plan.exposure.map((r) => [

@@ -61,14 +61,14 @@ export interface PlanModel {
   outputs: { name: string; spec: OutputSpec; value: unknown; built: boolean }[];
   remoteCommands: { name: string; after: string[] }[];
   componentEdges: [string, string][];
+  /** The program's warnings (`pulumi.log.warn`), as `pulumi up` would print them. */
+  warnings: string[];
 }
 
 /** Builds the plan from a harness run. Every secret is replaced before anything leaves this function. */
 export function planModel(build: BuildResult): PlanModel {
   const scrub = scrubber(build.secretValues);
   const byUrn = new Map(build.resources.map((r) => [r.urn, r]));
-  /** The program's warnings (`pulumi.log.warn`), as `pulumi up` would print them. */
-  warnings: string[];
   const componentOf = (r: ResourceRecord): string => {
     let cursor: ResourceRecord | undefined = r;
     while (cursor && cursor.custom) cursor = cursor.parent ? byUrn.get(cursor.parent) : undefined;
@@ -105,6 +105,7 @@ export function planModel(build: BuildResult): PlanModel {
     }),
     remoteCommands: remoteCommandOrder(build.resources),
     componentEdges: componentEdges(build.resources, componentOf, byUrn),
+    warnings: (build.warnings ?? []).map((w) => String(scrub(w))),
   };
 }
 
@@ -116,7 +117,6 @@ export function scrubber(secretValues: string[]): (value: unknown) => unknown {
     if (Array.isArray(value)) return value.map(walk);
     if (value && typeof value === "object") {
       return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, walk(v)]));
-    warnings: (build.warnings ?? []).map((w) => String(scrub(w))),
     }
     return value;
   };

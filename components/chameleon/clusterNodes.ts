@@ -37,8 +37,9 @@ export function gpuFloatingIpRoles(config: ChameleonCluster): string[] {
 
 /**
  * The server, `agentCount` agents, and — only inside an active GPU window — `gpu.nodeCount` GPU
- * nodes. GPU hostnames carry the window's index: a node of the next window is a new Kubernetes
- * node (k3s refuses a new machine under a name whose password it already holds).
+ * nodes. GPU hostnames carry the window's start (`w20270105t1400`): a node of the next window is a
+ * new Kubernetes node (k3s refuses a new machine under a name whose password it already holds), and
+ * removing an ended window from the list renames nothing.
  */
 export function planNodes(
   environment: string,
@@ -75,7 +76,7 @@ export function planNodes(
       nodes.push({
         role: "gpu",
         key: `gpu-${i}`,
-        hostname: `${prefix}-gpu-w${activeWindow.index}-${i}`,
+        hostname: `${prefix}-gpu-w${activeWindow.key}-${i}`,
         site: config.sites.gpu.id,
         image: config.gpu.image,
         access: remote ? "direct" : "bastion",

@@ -27,11 +27,13 @@ export interface GpuLeaseSummary {
   status: string;
 }
 
-/** One GPU lease's end, for the "GPU lease ending within 2 h" alert (components/platform/leaseMetrics.ts). */
+/** One lease's end, for the lease-ending alerts (components/platform/leaseMetrics.ts). */
 export interface LeaseEnd {
   name: string;
   site: SiteId;
   end: string;
+  /** `vm`: the k3s VMs' lease; `gpu`: a GPU window's. */
+  kind: "vm" | "gpu";
 }
 
 export interface ActiveGpu {
@@ -64,6 +66,8 @@ export class Reservations extends pulumi.ComponentResource {
   /** For the `gpuLeases` stack output. */
   public readonly gpuLeaseSummary: pulumi.Output<GpuLeaseSummary[]>;
   public readonly leaseEnds: pulumi.Output<LeaseEnd[]>;
+  /** gpuWindows entries that have ended: no lease is declared for them (a warning says so). */
+  public readonly endedWindows: readonly string[];
 
   constructor(name: string, args: ReservationsArgs, opts?: pulumi.ComponentResourceOptions) {
     super("ssept:chameleon:Reservations", name, {}, opts);
@@ -78,6 +82,7 @@ export class Reservations extends pulumi.ComponentResource {
           site: planned.site,
           credentialId: credential.id,
           credentialSecret: credential.secret,
+          credentialKeys: credential.keys,
           leaseName: planned.leaseName,
           start: planned.start,
           hours: planned.hours,
@@ -97,7 +102,7 @@ export class Reservations extends pulumi.ComponentResource {
     this.agentFlavorName = ids.apply((r) => `reservation:${r[1]}`);
 
     const active = cluster.gpu.activeWindow;
-    const activeLease = active && this.gpuLeases.find((g) => g.window.index === active.index)?.lease;
+    const activeLease = active && this.gpuLeases.find((g) => g.window.key === active.key)?.lease;
     if (active && activeLease) {
       const reservationId = activeLease.reservationIds.apply((r) => r[0]);
       this.activeGpu = {
@@ -134,15 +139,17 @@ export class Reservations extends pulumi.ComponentResource {
           })),
       ),
     );
-    this.leaseEnds = pulumi.all(
-      gpu.map((planned, i) =>
-        this.gpuLeases[i].lease.endDate.apply((end) => ({
-          name: planned.leaseName,
-          site: planned.site.id,
-          end,
-        })),
-      ),
-    );
+    const endOf = (planned: PlannedLease, lease: Lease, kind: LeaseEnd["kind"]) =>
+      lease.endDate.apply((end): LeaseEnd => ({ name: planned.leaseName, site: planned.site.id, end, kind }));
+    this.leaseEnds = pulumi.all([
+      endOf(vm, this.vmLease, "vm"),
+      ...gpu.map((planned, i) => endOf(planned, this.gpuLeases[i].lease, "gpu")),
+    ]);
+
+    this.endedWindows = cluster.gpu.endedWindows.map((w) => w.spec);
+    if (this.endedWindows.length > 0) {
+      pulumi.log.warn(endedWindowsWarning(this.endedWindows), this);
+    }
 
     this.registerOutputs({
       serverFlavorName: this.serverFlavorName,
@@ -152,6 +159,15 @@ export class Reservations extends pulumi.ComponentResource {
       leaseEnds: this.leaseEnds,
     });
   }
+}
+
+/** What `pulumi up` and the offline plan say about ended windows. */
+export function endedWindowsWarning(specs: readonly string[]): string {
+  return (
+    `gpuWindows: ${specs.join(", ")} ${specs.length === 1 ? "has" : "have"} ended and ` +
+    `${specs.length === 1 ? "is" : "are"} ignored (no lease; a lease still in the state is deleted). ` +
+    `Remove ${specs.length === 1 ? "it" : "them"} from the list; nothing else changes, since leases and GPU nodes are named by their window's start.`
+  );
 }
 
 /** The application credential leases at `site` are made with; a missing one names its config keys. */

@@ -28,6 +28,7 @@ export const NAMESPACES = {
   monitoring: "monitoring",
   mlflow: "mlflow",
   ray: "ray",
+  argo: "argo",
   pipeline: "pipeline",
   serving: "serving",
   simulator: "simulator",

@@ -7,9 +7,17 @@ export interface LeaseEnd {
   site: string;
   /** Blazar's format, UTC: `YYYY-MM-DD HH:MM`. */
   end: string;
+  /** `gpu` (default): a GPU window's lease. `vm`: the lease the k3s server and agents run on. */
+  kind?: "gpu" | "vm";
 }
 
 export const LEASE_END_METRIC = "ssept_gpu_lease_end_timestamp_seconds";
+/** The VM lease's end: when it passes, Blazar deletes the k3s server and agents. */
+export const VM_LEASE_END_METRIC = "ssept_vm_lease_end_timestamp_seconds";
+const METRIC_HELP: Record<NonNullable<LeaseEnd["kind"]>, [string, string]> = {
+  gpu: [LEASE_END_METRIC, "End of a Chameleon GPU lease, as Unix time in seconds."],
+  vm: [VM_LEASE_END_METRIC, "End of the Chameleon lease the k3s VMs run on, as Unix time in seconds."],
+};
 export const LEASE_METRICS_NAME = "gpu-lease-metrics";
 export const LEASE_METRICS_LABELS = { "app.kubernetes.io/name": LEASE_METRICS_NAME } as const;
 /** nginx built to run as uid 101 on port 8080, with its pid and temp files under /tmp. */
@@ -45,25 +53,36 @@ function labelValue(value: string): string {
 }
 
 /**
- * The Prometheus text exposition of the lease ends: one gauge sample per lease, sorted so that the
- * ConfigMap (and the preview diff) changes only when a lease does.
+ * The Prometheus text exposition of the lease ends: one gauge sample per lease, GPU leases under
+ * LEASE_END_METRIC and the VM lease under VM_LEASE_END_METRIC, sorted so that the ConfigMap (and the
+ * preview diff) changes only when a lease does. A family with no lease is left out.
  */
 export function renderLeaseMetrics(leases: readonly LeaseEnd[]): string {
   const seen = new Set<string>();
   const samples = leases.map((lease) => {
     if (!lease.name) throw new Error("lease end: name must be a non-empty string");
     if (!lease.site) throw new Error(`lease end ${lease.name}: site must be a non-empty string`);
+    const kind = lease.kind ?? "gpu";
+    if (!(kind in METRIC_HELP)) throw new Error(`lease end ${lease.name}: kind must be gpu or vm`);
     const key = `${lease.site}/${lease.name}`;
     if (seen.has(key)) throw new Error(`lease end ${lease.name} at ${lease.site} is listed twice`);
     seen.add(key);
     const labels = `lease="${labelValue(lease.name)}",site="${labelValue(lease.site)}"`;
-    return { key, line: `${LEASE_END_METRIC}{${labels}} ${leaseEndSeconds(lease.end)}` };
+    return { kind, key, line: `${METRIC_HELP[kind][0]}{${labels}} ${leaseEndSeconds(lease.end)}` };
   });
   samples.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const families = (["gpu", "vm"] as const).filter(
+    (kind) => kind === "gpu" || samples.some((s) => s.kind === kind),
+  );
   return [
-    `# HELP ${LEASE_END_METRIC} End of a Chameleon GPU lease, as Unix time in seconds.`,
-    `# TYPE ${LEASE_END_METRIC} gauge`,
-    ...samples.map((s) => s.line),
+    ...families.flatMap((kind) => {
+      const [metric, help] = METRIC_HELP[kind];
+      return [
+        `# HELP ${metric} ${help}`,
+        `# TYPE ${metric} gauge`,
+        ...samples.filter((s) => s.kind === kind).map((s) => s.line),
+      ];
+    }),
     "",
   ].join("\n");
 }

@@ -1,4 +1,4 @@
-import { LEASE_END_METRIC } from "./leaseMetrics";
+import { LEASE_END_METRIC, VM_LEASE_END_METRIC } from "./leaseMetrics";
 
 /**
  * The metrics the estate's dashboards and alert rules query, by the exporter that provides them.
@@ -55,7 +55,7 @@ export const METRIC_CATALOG: Readonly<Record<string, readonly string[]>> = {
   ],
   // The inference gateway (model-server/): a request counter labelled `code` and a latency histogram.
   gateway: ["ssept_gateway_requests_total", "ssept_gateway_request_duration_seconds_bucket"],
-  "gpu-lease-metrics": [LEASE_END_METRIC],
+  "gpu-lease-metrics": [LEASE_END_METRIC, VM_LEASE_END_METRIC],
 };
 
 export const KNOWN_METRICS: ReadonlySet<string> = new Set(Object.values(METRIC_CATALOG).flat());

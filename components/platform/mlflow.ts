@@ -22,8 +22,6 @@ import { s3CredentialsSecret } from "./s3Credentials";
 
 export interface MlflowArgs {
   ctx: PlatformContext;
-  /** What installs the ServiceMonitor CRD (`Monitoring.crdRelease`); the monitors wait for it. */
-  monitoringCrds?: pulumi.Resource;
 }
 
 /**
@@ -98,7 +96,7 @@ export class Mlflow extends pulumi.ComponentResource {
         new k8s.apiextensions.CustomResource(
           `${name}-monitor-${monitor.metadata.name}`,
           { apiVersion: "monitoring.coreos.com/v1", kind: "ServiceMonitor", ...monitor },
-          { ...child, dependsOn: [ns, ...(args.monitoringCrds ? [args.monitoringCrds] : [])] },
+          child,
         );
       }
     }

@@ -32,11 +32,6 @@ export interface RayArgs {
   grafanaIframeHost?: pulumi.Input<string>;
   /** Whether the estate has GPU nodes; the GPU worker group exists only then. */
   gpu: boolean;
-  /**
-   * What installs the monitoring.coreos.com CRDs (`Monitoring.crdRelease`): the PodMonitor and the
-   * operator chart's ServiceMonitor wait for it.
-   */
-  monitoringCrds?: pulumi.Resource;
 }
 
 /** The KubeRay operator's values that come from config; merged over charts/kuberay-operator/values.yaml. */
@@ -68,7 +63,6 @@ export class Ray extends pulumi.ComponentResource {
     const namespace = NAMESPACES.ray;
     const ns = platformNamespace({ name: namespace, provider, parent: this });
     const child = { parent: this, provider, dependsOn: [ns] };
-    const monitoringCrds = config.features.monitoring && args.monitoringCrds ? [args.monitoringCrds] : [];
 
     const s3Secret = s3CredentialsSecret(`${name}-s3-credentials`, {
       namespace: ns.metadata.name,
@@ -83,7 +77,7 @@ export class Ray extends pulumi.ComponentResource {
       computedValues: kuberayValues(namespace, config.features.monitoring),
       provider,
       parent: this,
-      dependsOn: [ns, ...monitoringCrds],
+      dependsOn: [ns],
     });
 
     const spec = pulumi
@@ -114,7 +108,7 @@ export class Ray extends pulumi.ComponentResource {
       new k8s.apiextensions.CustomResource(
         `${name}-pod-monitor`,
         { apiVersion: "monitoring.coreos.com/v1", kind: "PodMonitor", ...rayPodMonitor(namespace) },
-        { ...child, dependsOn: [ns, ...monitoringCrds] },
+        child,
       );
     }
 

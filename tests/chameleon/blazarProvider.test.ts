@@ -169,7 +169,7 @@ describe("create refusals become one message naming the lease", () => {
       reservations: [
         {
           resourceType: "physical:host",
-          resourceProperties: '["==","$node_type","gpu_a100_pcie"]',
+          resourceProperties: '["=","$node_type","gpu_a100_pcie"]',
           min: 3,
           max: 3,
         },
@@ -213,10 +213,26 @@ describe("create refusals become one message naming the lease", () => {
     );
   });
 
-  test("a lease name already taken (409)", async () => {
-    await leaseProvider.create(gpuLease());
+  test("a lease name taken between the look-up and the create (409) says to run again", async () => {
+    site.refuseNextCreate({ status: 409, message: "The lease with name: production-gpu-0 already exists" });
     await expect(leaseProvider.create(gpuLease())).rejects.toThrow(
-      "creating it failed: the project already has a lease with this name (HTTP 409: The lease with name: production-gpu-0 already exists)",
+      "creating it failed: the project already has a lease with this name (HTTP 409: The lease with name: production-gpu-0 already exists), made between this stack's check and its create. Run `pulumi up` again",
+    );
+  });
+
+  test("Blazar's query language takes one '=': a '==' filter fails as Chameleon documents", async () => {
+    const lease = gpuLease({
+      reservations: [
+        {
+          resourceType: "physical:host",
+          resourceProperties: '["==","$node_type","gpu_a100_pcie"]',
+          min: 1,
+          max: 1,
+        },
+      ],
+    });
+    await expect(leaseProvider.create(lease)).rejects.toThrow(
+      "creating it failed (HTTP 500: Internal Server Error)",
     );
   });
 
@@ -258,7 +274,7 @@ describe("create waits within a bound, and cleans up when the lease does not com
     );
     expect(Date.now() - started).toBeLessThan(3000);
     expect(error?.message).toMatch(
-      /^lease "staging-vm" at KVM@TACC \(id [0-9a-f-]{36}\) did not become ACTIVE within 0\.3 s \(last status STARTING\); it was deleted again, so nothing is left behind\. Raise waitTimeoutSeconds/,
+      /^lease "staging-vm" at KVM@TACC \(id [0-9a-f-]{36}\) did not become ACTIVE within 0\.3 s \(last status STARTING\); it was deleted again, so nothing is left behind\. Instances on its reservations cannot boot until it is ACTIVE\. Raise waitTimeoutSeconds/,
     );
     expect(site.leases.size).toBe(0);
     expect(site.requests.filter((r) => r.method === "DELETE")).toHaveLength(1);
@@ -369,7 +385,7 @@ describe("check", () => {
       {
         property: "reservations[0].resourceProperties",
         reason:
-          'resourceProperties "node_type=gpu": expected a JSON-encoded filter such as ["==","$node_type","gpu_a100_pcie"]',
+          'resourceProperties "node_type=gpu": expected a JSON-encoded filter such as ["=","$node_type","gpu_a100_pcie"]',
       },
       { property: "reservations[0].min", reason: "min 2 is larger than max 1" },
     ]);
@@ -378,5 +394,149 @@ describe("check", () => {
   test("accepts good inputs unchanged", async () => {
     const inputs = gpuLease();
     expect(await leaseProvider.check!({} as LeaseInputs, inputs)).toEqual({ inputs, failures: [] });
+  });
+});
+
+describe("create after a lost result adopts the lease it made, and only that one", () => {
+  test("a matching GPU lease of the same name is adopted, not made twice", async () => {
+    const first = await create(gpuLease());
+    const again = await create(gpuLease());
+    expect(again.id).toBe(first.id);
+    expect(again.outs).toEqual(first.outs);
+    expect(posts().length).toBe(1);
+    expect(site.leases.size).toBe(1);
+  });
+
+  test("a matching `now` lease made minutes ago is adopted and waited on until ACTIVE", async () => {
+    const first = await create(vmLease());
+    const again = await create(vmLease());
+    expect([again.id, again.outs.status, again.outs.reservationIds]).toEqual([
+      first.id,
+      "ACTIVE",
+      first.outs.reservationIds,
+    ]);
+    expect(posts().length).toBe(1);
+  });
+
+  test.each([
+    [
+      "other reservations",
+      { reservations: [{ ...A100_HOST_RESERVATION, min: 2, max: 2 }] },
+      /its reservations differ \(it holds physical:host \["=","\$node_type","gpu_a100_pcie"\] min 1 max 1\)/,
+    ],
+    ["another window", { hours: 6 }, /its window is (\S+ \S+) → (\S+ \S+) UTC, not \1 → \S+ \S+ UTC/],
+  ])(
+    "a same-named lease with %s is refused, naming what differs and the way out",
+    async (_what, change, why) => {
+      const { id } = await create(gpuLease());
+      site.requests.length = 0;
+      const error = await leaseProvider
+        .create(gpuLease(change as Partial<LeaseInputs>))
+        .catch((e: Error) => e);
+      expect((error as Error).message).toMatch(
+        new RegExp(
+          `^lease "production-gpu-0" at KVM@TACC: the project already has a lease with this name \\(id ${id}\\) that is not the one this stack asks for: `,
+        ),
+      );
+      expect((error as Error).message).toMatch(why);
+      expect((error as Error).message).toContain(`openstack reservation lease delete ${id}`);
+      expect(posts()).toEqual([]);
+      expect(site.leases.has(id)).toBe(true);
+    },
+  );
+
+  test("a same-named lease that has ended is refused, not adopted", async () => {
+    const { id } = await create(vmLease());
+    site.expire(id);
+    await expect(leaseProvider.create(vmLease())).rejects.toThrow(
+      /not the one this stack asks for: it is TERMINATED/,
+    );
+  });
+});
+
+describe("read, update and delete authenticate with the credential the stack has now", () => {
+  const KEYS = {
+    id: "sse-pt-platform:kvmTaccCredentialId",
+    secret: "sse-pt-platform:kvmTaccCredentialSecret",
+  };
+  type Configurable = typeof leaseProvider & { stackConfig?: (k: string) => string | undefined };
+
+  async function configured(config: Record<string, string>): Promise<Configurable> {
+    // A fresh copy, configured as the engine configures the dynamic provider: with the stack's config.
+    const provider: Configurable = { ...leaseProvider };
+    await provider.configure!({
+      config: { get: (k: string) => config[k], require: (k: string) => config[k] },
+    });
+    return provider;
+  }
+
+  test("after a rotation (old credential revoked), refresh and destroy use the new one from config", async () => {
+    site.addCredential("cred-old", { secret: "old-secret", unrestricted: true });
+    site.addCredential("cred-new", { secret: "new-secret", unrestricted: true });
+    const before = await configured({ [KEYS.id]: "cred-old", [KEYS.secret]: "old-secret" });
+    const { id, outs } = await before.create(
+      vmLease({ credentialId: "cred-old", credentialSecret: "old-secret", credentialKeys: KEYS }),
+    );
+    site.revokeCredential("cred-old");
+
+    const state = outs as LeaseOutputs;
+    expect(state.credentialId).toBe("cred-old");
+    await expect(leaseProvider.read!(id, state)).rejects.toThrow(/refused application credential cred-old/);
+
+    const after = await configured({ [KEYS.id]: "cred-new", [KEYS.secret]: "new-secret" });
+    const read = await after.read!(id, state);
+    expect([read.id, read.props?.status]).toEqual([id, "ACTIVE"]);
+    await after.delete!(id, state);
+    expect(site.leases.has(id)).toBe(false);
+  });
+
+  test("config without the keys falls back to the recorded credential, and a refusal says where it came from", async () => {
+    const { id, outs } = await create(vmLease({ credentialKeys: KEYS }));
+    const empty = await configured({});
+    expect((await empty.read!(id, outs)).id).toBe(id);
+    site.revokeCredential("cred-ok");
+    await expect(empty.read!(id, outs)).rejects.toThrow(
+      `the credential is the one recorded in the stack's state: the engine passed no ${KEYS.id} / ${KEYS.secret} in the provider's config`,
+    );
+  });
+
+  test("a revoked credential still in config is named with its config keys", async () => {
+    const { id, outs } = await create(vmLease({ credentialKeys: KEYS }));
+    site.revokeCredential("cred-ok");
+    const stale = await configured({ [KEYS.id]: "cred-ok", [KEYS.secret]: "s3cret" });
+    await expect(stale.delete!(id, outs)).rejects.toThrow(
+      /refused application credential cred-ok \(HTTP 401.*\(the credential is the stack's sse-pt-platform:kvmTaccCredentialId \/ sse-pt-platform:kvmTaccCredentialSecret\)$/,
+    );
+  });
+});
+
+describe("a lease whose start has come is waited on until ACTIVE before anything boots on it", () => {
+  test("diff reports an update for a started lease still PENDING in the state; update waits for ACTIVE", async () => {
+    const { id, outs } = await create(gpuLease());
+    // The window has begun since create recorded PENDING: Blazar's lease starts on its next reads.
+    const lease = site.leases.get(id)!;
+    lease.start_date = `${new Date(Date.now() - 60_000).toISOString().slice(0, 16)}:00.000000`;
+    const state = { ...outs, startDate: lease.start_date.slice(0, 16).replace("T", " ") };
+    expect(await leaseProvider.diff!(id, state, gpuLease())).toEqual({ changes: true });
+    const { outs: updated } = await leaseProvider.update!(id, state, gpuLease());
+    expect(updated!.status).toBe("ACTIVE");
+    expect(site.requests.filter((r) => r.method === "PUT")).toEqual([]);
+    expect(await leaseProvider.diff!(id, updated!, gpuLease())).toEqual({ changes: false });
+  });
+
+  test("a lease that does not start within the bound fails with a clear timeout", async () => {
+    const { id, outs } = await create(gpuLease());
+    site.stopAt("STARTING");
+    const lease = site.leases.get(id)!;
+    lease.start_date = `${new Date(Date.now() - 60_000).toISOString().slice(0, 16)}:00.000000`;
+    const state = { ...outs, startDate: lease.start_date.slice(0, 16).replace("T", " ") };
+    const news = gpuLease({ waitTimeoutSeconds: 0.3 });
+    await expect(leaseProvider.update!(id, state, news)).rejects.toThrow(
+      new RegExp(
+        `^lease "production-gpu-0" at KVM@TACC \\(id ${id}\\) did not become ACTIVE within 0\\.3 s \\(last status STARTING\\)\\. Instances on its reservations cannot boot until it is ACTIVE\\.`,
+      ),
+    );
+    // Not deleted: the lease is the project's reservation for the window; only the wait gave up.
+    expect(site.leases.has(id)).toBe(true);
   });
 });

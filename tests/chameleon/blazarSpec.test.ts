@@ -149,7 +149,7 @@ describe("leaseInputProblems", () => {
         ],
       },
       "reservations[0].resourceProperties",
-      'resourceProperties "[\\"==\\",\\"$node_type\\"": expected a JSON-encoded filter such as ["==","$node_type","gpu_a100_pcie"]',
+      'resourceProperties "[\\"==\\",\\"$node_type\\"": expected a JSON-encoded filter such as ["=","$node_type","gpu_a100_pcie"]',
     ],
   ])("%j is refused at %s", (overrides, property, reason) => {
     expect(problems(overrides)).toEqual([{ property, reason }]);
@@ -175,7 +175,7 @@ describe("the Lease resource validates what it can before the engine runs", () =
           reservations: [
             {
               resourceType: "physical:host",
-              resourceProperties: '["==","$node_type","gpu_a100_pcie"]',
+              resourceProperties: '["=","$node_type","gpu_a100_pcie"]',
               min: 2,
               max: 1,
             },
@@ -286,10 +286,10 @@ describe("diffLease", () => {
       }) as LeaseInputs;
     const olds = {
       ...created,
-      ...host('["==", "$node_type", "gpu_a100_pcie"]'),
+      ...host('["=", "$node_type", "gpu_a100_pcie"]'),
       endDate: "2027-01-05 18:00",
     };
-    expect(diffLease(olds, host('["==","$node_type","gpu_a100_pcie"]'), NOW).changes).toBe(false);
+    expect(diffLease(olds, host('["=","$node_type","gpu_a100_pcie"]'), NOW).changes).toBe(false);
   });
 });
 
@@ -420,12 +420,66 @@ describe("planLeases", () => {
       plan.map((p) => [p.role, p.leaseName, p.site.id, p.start, p.hours, p.kind, p.nodes, p.su]),
     ).toEqual([
       ["vm", "production-vm", "kvm-tacc", "now", 168, "flavor:instance", 3, 21],
-      ["gpu-0", "production-gpu-0", "chi-uc", "2027-01-04 14:00", 4, "physical:host", 1, 4],
-      ["gpu-1", "production-gpu-1", "chi-uc", "2027-01-06 14:00", 4, "physical:host", 1, 4],
-      ["gpu-2", "production-gpu-2", "chi-uc", "2027-01-08 14:00", 4, "physical:host", 1, 4],
-      ["gpu-3", "production-gpu-3", "chi-uc", "2027-01-11 14:00", 4, "physical:host", 1, 4],
-      ["gpu-4", "production-gpu-4", "chi-uc", "2027-01-13 14:00", 4, "physical:host", 1, 4],
-      ["gpu-5", "production-gpu-5", "chi-uc", "2027-01-15 14:00", 4, "physical:host", 1, 4],
+      [
+        "gpu-20270104t1400",
+        "production-gpu-20270104t1400",
+        "chi-uc",
+        "2027-01-04 14:00",
+        4,
+        "physical:host",
+        1,
+        4,
+      ],
+      [
+        "gpu-20270106t1400",
+        "production-gpu-20270106t1400",
+        "chi-uc",
+        "2027-01-06 14:00",
+        4,
+        "physical:host",
+        1,
+        4,
+      ],
+      [
+        "gpu-20270108t1400",
+        "production-gpu-20270108t1400",
+        "chi-uc",
+        "2027-01-08 14:00",
+        4,
+        "physical:host",
+        1,
+        4,
+      ],
+      [
+        "gpu-20270111t1400",
+        "production-gpu-20270111t1400",
+        "chi-uc",
+        "2027-01-11 14:00",
+        4,
+        "physical:host",
+        1,
+        4,
+      ],
+      [
+        "gpu-20270113t1400",
+        "production-gpu-20270113t1400",
+        "chi-uc",
+        "2027-01-13 14:00",
+        4,
+        "physical:host",
+        1,
+        4,
+      ],
+      [
+        "gpu-20270115t1400",
+        "production-gpu-20270115t1400",
+        "chi-uc",
+        "2027-01-15 14:00",
+        4,
+        "physical:host",
+        1,
+        4,
+      ],
     ]);
     expect(plan[1].window?.spec).toBe("2027-01-04T14:00Z/4h");
   });
@@ -442,7 +496,7 @@ describe("planLeases", () => {
     expect(plan[1].reservations).toEqual([
       {
         resourceType: "physical:host",
-        resourceProperties: '["==","$node_type","gpu_a100_pcie"]',
+        resourceProperties: '["=","$node_type","gpu_a100_pcie"]',
         min: 2,
         max: 2,
       },

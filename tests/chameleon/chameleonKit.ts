@@ -49,7 +49,7 @@ export const STAGING_VM_RESERVATIONS: ReservationSpec[] = [
 /** Production's GPU window lease: one bare-metal A100 host. */
 export const A100_HOST_RESERVATION: ReservationSpec = {
   resourceType: "physical:host",
-  resourceProperties: '["==","$node_type","gpu_a100_pcie"]',
+  resourceProperties: '["=","$node_type","gpu_a100_pcie"]',
   min: 1,
   max: 1,
 };
@@ -59,6 +59,6 @@ export const A100_HOST_REQUEST = {
   resource_type: "physical:host",
   min: 1,
   max: 1,
-  resource_properties: '["==","$node_type","gpu_a100_pcie"]',
+  resource_properties: '["=","$node_type","gpu_a100_pcie"]',
   hypervisor_properties: "",
 };

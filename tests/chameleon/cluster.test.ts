@@ -173,7 +173,7 @@ describe("K3sCluster, GPU at the compute site (KVM flavor), window active", () =
   test("a server, two agents and one GPU node, each on a port of the site network", () => {
     const names = byType(b, INSTANCE).map((r) => r.inputs.name);
     expect(names.sort()).toEqual([
-      "ssept-staging-gpu-w0-0",
+      "ssept-staging-gpu-w20270105t1400-0",
       "ssept-staging-k3s-agent-0",
       "ssept-staging-k3s-agent-1",
       "ssept-staging-k3s-server",
@@ -217,7 +217,7 @@ describe("K3sCluster, GPU at the compute site (KVM flavor), window active", () =
       ]) {
         const r = command(b, step);
         const c = connection(r);
-        expect(c.host).toBe(nodeNamed(b, key.replace("gpu-", "gpu-w0-")).privateIp);
+        expect(c.host).toBe(nodeNamed(b, key.replace("gpu-", "gpu-w20270105t1400-")).privateIp);
         expect(c.user).toBe("cc");
         expect(c.privateKey).toBe(SSH_KEY);
         expect(c.proxy).toMatchObject({ host: INGRESS_IP, user: "cc", privateKey: SSH_KEY });
@@ -398,7 +398,7 @@ describe("K3sCluster, GPU at the compute site (KVM flavor), window active", () =
     const r = command(b, "gpu-0-deregister");
     expect(r.inputs.create).toBeUndefined();
     expect(r.inputs.delete).toContain("--preserve-env=SSEPT_NODE_NAME");
-    expect(env(r)).toEqual({ SSEPT_NODE_NAME: "ssept-staging-gpu-w0-0" });
+    expect(env(r)).toEqual({ SSEPT_NODE_NAME: "ssept-staging-gpu-w20270105t1400-0" });
     expect(connection(r).host).toBe(INGRESS_IP);
     expect(r.dependencies).toContain(command(b, "gpu-0-install").urn);
   });
@@ -423,7 +423,7 @@ describe("K3sCluster, GPU at the compute site (KVM flavor), window active", () =
       ["ssept-staging-k3s-server", "server", "kvm-tacc", INGRESS_IP],
       ["ssept-staging-k3s-agent-0", "agent", "kvm-tacc", undefined],
       ["ssept-staging-k3s-agent-1", "agent", "kvm-tacc", undefined],
-      ["ssept-staging-gpu-w0-0", "gpu", "kvm-tacc", undefined],
+      ["ssept-staging-gpu-w20270105t1400-0", "gpu", "kvm-tacc", undefined],
     ]);
     for (const n of nodes(b)) expect(n.privateIp).toMatch(/^192\.168\.50\.\d+$/);
   });
@@ -618,7 +618,7 @@ describe("pure planning and rendering", () => {
       ["server", "ssept-production-k3s-server", "kvm-tacc", "direct", "ingress"],
       ["agent-0", "ssept-production-k3s-agent-0", "kvm-tacc", "bastion", undefined],
       ["agent-1", "ssept-production-k3s-agent-1", "kvm-tacc", "bastion", undefined],
-      ["gpu-0", "ssept-production-gpu-w0-0", "chi-uc", "direct", "gpu-0"],
+      ["gpu-0", "ssept-production-gpu-w20270105t1400-0", "chi-uc", "direct", "gpu-0"],
     ]);
     expect(planNodes("production", config).map((n) => n.role)).toEqual(["server", "agent", "agent"]);
     expect(gpuFloatingIpRoles(config)).toEqual(["gpu-0"]);

@@ -1,7 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
-import { credentialFor, Reservations } from "../../components/chameleon/reservations";
+import { credentialFor, endedWindowsWarning, Reservations } from "../../components/chameleon/reservations";
 import { ChameleonCluster } from "../../stacks/config";
-import { ResourceRecord, runUnderMocks } from "../harness";
+import { planMarkdown } from "../../tools/planMarkdown";
+import { planModel } from "../../tools/planModel";
+import { BuildResult, buildStack, ResourceRecord, runUnderMocks } from "../harness";
 import { A100_HOST_RESERVATION, stackCluster, STAGING_VM_RESERVATIONS, TEST_SECRETS } from "./chameleonKit";
 
 const LEASE = "pulumi-nodejs:dynamic/blazar:Lease";
@@ -9,6 +11,7 @@ const LEASE = "pulumi-nodejs:dynamic/blazar:Lease";
 interface Built {
   resources: ResourceRecord[];
   outputs: Record<string, unknown>;
+  warnings: string[];
 }
 
 /** Builds Reservations alone under the mocks; `make` builds the cluster inside the mocked stack. */
@@ -23,11 +26,12 @@ async function build(make: () => ChameleonCluster, environment: string): Promise
       leaseEnds: r.leaseEnds,
       activeReservationId: r.activeGpu?.reservationId ?? pulumi.output("none"),
       activeFlavorName: r.activeGpu?.flavorName ?? pulumi.output("none"),
-      activeWindow: pulumi.output(r.activeGpu?.window.index ?? -1),
+      activeWindow: pulumi.output(r.activeGpu?.window.key ?? "none"),
     };
   });
   return {
     resources: run.resources,
+    warnings: run.warnings ?? [],
     outputs: Object.fromEntries(Object.entries(run.outputs).map(([k, o]) => [k, o.value])),
   };
 }
@@ -49,9 +53,9 @@ describe("staging: VMs and an H100 flavor at KVM@TACC", () => {
         .map((r) => [r.name, r.inputs.name])
         .sort(),
     ).toEqual([
-      ["ssept-gpu-0", "staging-gpu-0"],
-      ["ssept-gpu-1", "staging-gpu-1"],
-      ["ssept-gpu-2", "staging-gpu-2"],
+      ["ssept-gpu-20270105t1400", "staging-gpu-20270105t1400"],
+      ["ssept-gpu-20270107t1400", "staging-gpu-20270107t1400"],
+      ["ssept-gpu-20270109t1400", "staging-gpu-20270109t1400"],
       ["ssept-vm", "staging-vm"],
     ]);
     for (const r of leases(b)) expect(r.parent).toBe(component.urn);
@@ -64,6 +68,10 @@ describe("staging: VMs and an H100 flavor at KVM@TACC", () => {
       region: "KVM@TACC",
       credentialId: "replace-with-your-kvm-tacc-credential-id",
       credentialSecret: TEST_SECRETS.kvmTaccCredentialSecret,
+      credentialKeys: {
+        id: "sse-pt-platform:kvmTaccCredentialId",
+        secret: "sse-pt-platform:kvmTaccCredentialSecret",
+      },
       name: "staging-vm",
       start: "now",
       hours: 168,
@@ -74,9 +82,9 @@ describe("staging: VMs and an H100 flavor at KVM@TACC", () => {
   });
 
   test("each GPU window reserves the H100 flavor for its hours", () => {
-    expect(lease(b, "ssept-gpu-1").inputs).toMatchObject({
+    expect(lease(b, "ssept-gpu-20270107t1400").inputs).toMatchObject({
       region: "KVM@TACC",
-      name: "staging-gpu-1",
+      name: "staging-gpu-20270107t1400",
       start: "2027-01-07 14:00",
       hours: 4,
       reservations: [{ resourceType: "flavor:instance", flavorName: "g1.h100.pci.1", amount: 1 }],
@@ -117,7 +125,7 @@ describe("staging: VMs and an H100 flavor at KVM@TACC", () => {
   });
 
   test("no window is open at the plan clock, so no active GPU", () => {
-    expect(b.outputs.activeWindow).toBe(-1);
+    expect(b.outputs.activeWindow).toBe("none");
   });
 });
 
@@ -137,7 +145,11 @@ describe("production: bare-metal A100 hosts at CHI@UC", () => {
       region: "CHI@UC",
       credentialId: "replace-with-your-chi-uc-credential-id",
       credentialSecret: TEST_SECRETS.chiUcCredentialSecret,
-      name: "production-gpu-0",
+      credentialKeys: {
+        id: "sse-pt-platform:chiUcCredentialId",
+        secret: "sse-pt-platform:chiUcCredentialSecret",
+      },
+      name: "production-gpu-20270104t1400",
       start: "2027-01-04 14:00",
       hours: 4,
       reservations: [A100_HOST_RESERVATION],
@@ -153,19 +165,21 @@ describe("production: bare-metal A100 hosts at CHI@UC", () => {
     });
   });
 
-  test("leaseEnds lists every GPU lease's end for the lease-ending alert", () => {
-    expect(b.outputs.leaseEnds).toEqual(
-      ["04", "06", "08", "11", "13", "15"].map((day, i) => ({
-        name: `production-gpu-${i}`,
+  test("leaseEnds lists the VM lease's end and every GPU lease's, for the lease-ending alerts", () => {
+    expect(b.outputs.leaseEnds).toEqual([
+      { name: "production-vm", site: "kvm-tacc", end: "2026-12-03 12:00", kind: "vm" },
+      ...["04", "06", "08", "11", "13", "15"].map((day) => ({
+        name: `production-gpu-202701${day}t1400`,
         site: "chi-uc",
         end: `2027-01-${day} 18:00`,
+        kind: "gpu",
       })),
-    );
+    ]);
   });
 });
 
 describe("inside a GPU window", () => {
-  // Ended windows fail config validation, so the windows here are the current one and a later one.
+  // The current window and a later one, listed out of order: the window's start, not its place, counts.
   const windows = JSON.stringify(["2027-01-08T14:00Z/4h", "2027-01-06T14:00Z/4h"]);
 
   test("bare metal: the active reservation id is the reservation's, not the lease's, and there is no flavor", async () => {
@@ -173,7 +187,7 @@ describe("inside a GPU window", () => {
     const b = await build(() => stackCluster("production", { gpuWindows: windows }, now), "production");
     const open = (b.outputs.gpuLeases as { window: string; leaseId: string; reservationId: string }[])[1];
     expect(open.window).toBe("2027-01-06T14:00Z/4h");
-    expect(b.outputs.activeWindow).toBe(1);
+    expect(b.outputs.activeWindow).toBe("20270106t1400");
     expect(b.outputs.activeReservationId).toBe(open.reservationId);
     expect(b.outputs.activeReservationId).not.toBe(open.leaseId);
     expect(b.outputs.activeFlavorName).toBe("none");
@@ -183,7 +197,7 @@ describe("inside a GPU window", () => {
     const now = new Date("2027-01-06T17:59:00Z");
     const b = await build(() => stackCluster("staging", { gpuWindows: windows }, now), "staging");
     const open = (b.outputs.gpuLeases as { reservationId: string }[])[1];
-    expect(b.outputs.activeWindow).toBe(1);
+    expect(b.outputs.activeWindow).toBe("20270106t1400");
     expect(b.outputs.activeReservationId).toBe(open.reservationId);
     expect(b.outputs.activeFlavorName).toBe(`reservation:${open.reservationId}`);
   });
@@ -194,8 +208,53 @@ describe("without GPU nodes", () => {
     const b = await build(() => stackCluster("production", { gpuNodeCount: "0" }), "production");
     expect(leases(b).map((r) => r.name)).toEqual(["ssept-vm"]);
     expect(b.outputs.gpuLeases).toEqual([]);
-    expect(b.outputs.leaseEnds).toEqual([]);
-    expect(b.outputs.activeWindow).toBe(-1);
+    expect(b.outputs.leaseEnds).toEqual([expect.objectContaining({ name: "production-vm", kind: "vm" })]);
+    expect(b.outputs.activeWindow).toBe("none");
+  });
+});
+
+describe("windows over time", () => {
+  // Production's committed windows, judged just after the first one (2027-01-04 14:00-18:00) ended.
+  const after = new Date("2027-01-05T09:00:00Z");
+  const committed = stackCluster("production").gpu.windows.map((w) => w.spec);
+  const urnsAndInputs = (b: Built) =>
+    b.resources
+      .filter((r) => r.type === LEASE)
+      .map((r) => [r.urn, r.inputs] as const)
+      .sort(([x], [y]) => x.localeCompare(y));
+
+  test("an ended window no longer stops the stack: it gets no lease, and a warning says to remove it", async () => {
+    const b = await build(() => stackCluster("production", {}, after), "production");
+    expect(leases(b).map((r) => r.inputs.name)).not.toContain("production-gpu-20270104t1400");
+    expect(leases(b)).toHaveLength(6);
+    expect(b.warnings).toEqual([
+      "gpuWindows: 2027-01-04T14:00Z/4h has ended and is ignored (no lease; a lease still in the state is deleted). " +
+        "Remove it from the list; nothing else changes, since leases and GPU nodes are named by their window's start.",
+    ]);
+  });
+
+  test("removing the ended window changes nothing else: same URNs and inputs for every other lease", async () => {
+    const kept = await build(() => stackCluster("production", {}, after), "production");
+    const removed = await build(
+      () => stackCluster("production", { gpuWindows: JSON.stringify(committed.slice(1)) }, after),
+      "production",
+    );
+    expect(urnsAndInputs(removed)).toEqual(urnsAndInputs(kept));
+    expect(urnsAndInputs(removed)).toHaveLength(6);
+  });
+
+  test("inside a later window, removing an earlier one keeps the active lease and its reservation", async () => {
+    const during = new Date("2027-01-06T15:00:00Z");
+    const kept = await build(() => stackCluster("production", {}, during), "production");
+    const removed = await build(
+      () => stackCluster("production", { gpuWindows: JSON.stringify(committed.slice(1)) }, during),
+      "production",
+    );
+    expect([kept.outputs.activeWindow, removed.outputs.activeWindow]).toEqual([
+      "20270106t1400",
+      "20270106t1400",
+    ]);
+    expect(urnsAndInputs(removed)).toEqual(urnsAndInputs(kept));
   });
 });
 
@@ -213,4 +272,23 @@ describe("credentials", () => {
     );
     expect(() => credentialFor(cluster, "chi-uc")).toThrow("sse-pt-platform:chiUcCredentialId and");
   });
+});
+
+describe("the whole production stack inside a window", () => {
+  test("removing an ended window leaves every resource (leases, GPU nodes, their commands) as it was; the plan warns until then", async () => {
+    const during = new Date("2027-01-06T15:00:00Z");
+    const committed = stackCluster("production").gpu.windows.map((w) => w.spec);
+    const build = (overrides: Record<string, string>) =>
+      buildStack("production", { overrides, secrets: TEST_SECRETS, now: during });
+    const sorted = (b: BuildResult) =>
+      b.resources.map((r) => [r.urn, r.inputs] as const).sort(([x], [y]) => x.localeCompare(y));
+    const kept = await build({});
+    const removed = await build({ gpuWindows: JSON.stringify(committed.slice(1)) });
+    expect(kept.resources.some((r) => r.name.endsWith("-gpu-0"))).toBe(true);
+    expect(sorted(removed)).toEqual(sorted(kept));
+
+    const warning = endedWindowsWarning(["2027-01-04T14:00Z/4h"]);
+    expect(planMarkdown(planModel(kept), { clock: during })).toContain(`## Warnings\n\n- ${warning}`);
+    expect(planMarkdown(planModel(removed), { clock: during })).not.toContain("## Warnings");
+  }, 180_000);
 });

@@ -90,6 +90,12 @@ export interface FakeChameleon {
   expire(id: string): void;
   /** Blazar forgets the lease, as if someone deleted it by hand. */
   forget(id: string): void;
+  /** Keystone learns a new application credential (a rotation's first half). */
+  addCredential(id: string, credential: FakeCredential): void;
+  /** The credential is deleted: Keystone refuses it, and the tokens it issued stop working. */
+  revokeCredential(id: string): void;
+  /** Keystone is down: every request answers 503, until called again with false. */
+  keystoneDown(down: boolean): void;
   close(): Promise<void>;
 }
 
@@ -106,7 +112,11 @@ export const DEFAULT_FLAVORS: FakeFlavor[] = [
 
 export async function startFakeChameleon(options: FakeChameleonOptions = {}): Promise<FakeChameleon> {
   const region = options.region ?? "KVM@TACC";
-  const credentials = options.credentials ?? { "cred-ok": { secret: "s3cret", unrestricted: true } };
+  const credentials: Record<string, FakeCredential> = {
+    ...(options.credentials ?? { "cred-ok": { secret: "s3cret", unrestricted: true } }),
+  };
+  const tokenOwners = new Map<string, string>();
+  let keystoneIsDown = false;
   const flavors = options.flavors ?? DEFAULT_FLAVORS;
   const readsUntilActive = options.readsUntilActive ?? 2;
   const pageSize = options.flavorPageSize ?? 2;
@@ -145,7 +155,10 @@ export async function startFakeChameleon(options: FakeChameleonOptions = {}): Pr
     res: http.ServerResponse,
   ): void {
     const path = url.pathname;
-    if (method === "POST" && path === "/identity/v3/auth/tokens") return issueToken(body, res);
+    if (method === "POST" && path === "/identity/v3/auth/tokens") {
+      if (keystoneIsDown) return send(res, 503, { error: { code: 503, message: "Service Unavailable" } });
+      return issueToken(body, res);
+    }
 
     const token = headers["x-auth-token"];
     const credential = typeof token === "string" ? tokens.get(token) : undefined;
@@ -165,6 +178,7 @@ export async function startFakeChameleon(options: FakeChameleonOptions = {}): Pr
     if (!leaseMatch) return send(res, 404, blazarError(404, `No route for ${method} ${path}`));
     const id = leaseMatch[1] ? decodeURIComponent(leaseMatch[1]) : undefined;
     if (method === "POST" && !id) return createLease(body, credential, res);
+    if (method === "GET" && !id) return send(res, 200, { leases: [...leases.values()].map(view) });
     if (!id) return send(res, 405, blazarError(405, "Method not allowed"));
     const lease = leases.get(id);
     if (!lease) return send(res, 404, blazarError(404, `Object with {'lease_id': '${id}'} not found`));
@@ -193,6 +207,7 @@ export async function startFakeChameleon(options: FakeChameleonOptions = {}): Pr
     }
     const token = `gAAAA${crypto.randomBytes(24).toString("hex")}`;
     tokens.set(token, known);
+    tokenOwners.set(token, appCred!.id!);
     const endpoint = (iface: string, where: string, url: string) => ({
       id: crypto.randomUUID(),
       interface: iface,
@@ -339,8 +354,11 @@ export async function startFakeChameleon(options: FakeChameleonOptions = {}): Pr
       } catch {
         return { status: 400, message: `Malformed parameter resource_properties` };
       }
+      // Chameleon's docs: the query language takes a single "=", and "==" fails the request.
+      if (Array.isArray(filter) && filter[0] === "==")
+        return { status: 500, message: "Internal Server Error" };
       const nodeType =
-        Array.isArray(filter) && filter[0] === "==" && filter[1] === "$node_type"
+        Array.isArray(filter) && filter[0] === "=" && filter[1] === "$node_type"
           ? String(filter[2])
           : undefined;
       const max = Number(r.max);
@@ -443,6 +461,12 @@ export async function startFakeChameleon(options: FakeChameleonOptions = {}): Pr
       lease.end_date = responseDate(wholeMinute(new Date(Date.now() - 60_000)));
     },
     forget: (id) => void leases.delete(id),
+    addCredential: (id, credential) => void (credentials[id] = credential),
+    revokeCredential(id) {
+      delete credentials[id];
+      for (const [token, owner] of tokenOwners) if (owner === id) tokens.delete(token);
+    },
+    keystoneDown: (down) => void (keystoneIsDown = down),
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.closeAllConnections();

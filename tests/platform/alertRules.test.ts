@@ -71,6 +71,7 @@ describe("alert rule manifests", () => {
         "PostgresDown",
         "TrainingJobFailed",
         "TrainingWorkflowFailed",
+        "VmLeaseEndingSoon",
       ].sort(),
     );
   });

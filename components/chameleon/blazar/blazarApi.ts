@@ -52,6 +52,29 @@ export async function getLease(
   return leaseOf(res, label);
 }
 
+/**
+ * The project's lease named `name`, or undefined. Blazar keeps lease names unique within a project,
+ * and GET /v1/leases lists the project's leases.
+ */
+export async function findLeaseByName(
+  session: Session,
+  label: string,
+  name: string,
+): Promise<BlazarLease | undefined> {
+  const res = await httpRequest({
+    method: "GET",
+    url: leasesUrl(session),
+    token: session.token,
+    timeoutMs: session.timeoutMs,
+  });
+  if (res.status !== 200) throw new Error(explainRefusal(`${label}: listing the project's leases`, res));
+  const leases = (res.json as { leases?: BlazarLease[] } | undefined)?.leases;
+  if (!Array.isArray(leases)) {
+    throw new Error(`${label}: Blazar answered GET /leases without a lease list (${apiMessage(res)})`);
+  }
+  return leases.find((l) => l.name === name);
+}
+
 export async function updateLeaseEnd(
   session: Session,
   label: string,
@@ -127,7 +150,7 @@ export function explainRefusal(attempt: string, res: HttpResponse, body?: Record
     return `${attempt} failed: the project's quota or SU allocation does not cover it (${said}). Shorten or shrink the lease, end other leases, or ask for more SUs.`;
   }
   if (NAME_TAKEN.test(message)) {
-    return `${attempt} failed: the project already has a lease with this name (${said}). Delete that lease or let Pulumi manage it with \`pulumi import\`.`;
+    return `${attempt} failed: the project already has a lease with this name (${said}), made between this stack's check and its create. Run \`pulumi up\` again: create adopts a lease of this name when it matches, and says why when it does not.`;
   }
   if (res.status === 401 || res.status === 403 || (TRUST.test(message) && res.status >= 400)) {
     return `${attempt} failed: not allowed (${said}). Leases can be managed only with an application credential created as "unrestricted" (Blazar makes a Keystone trust for every lease, and a restricted credential may not); recreate it with \`openstack application credential create --unrestricted\` and update the stack's credential config.`;

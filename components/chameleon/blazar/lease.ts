@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { leaseProvider } from "./leaseProvider";
-import { leaseInputProblems, ReservationSpec, ReservationState } from "./leaseSpec";
+import { CredentialConfigKeys, leaseInputProblems, ReservationSpec, ReservationState } from "./leaseSpec";
 
 export interface LeaseArgs {
   /** The Chameleon site: its Keystone and region (stacks/sites.ts). */
@@ -8,6 +8,11 @@ export interface LeaseArgs {
   credentialId: pulumi.Input<string>;
   /** Kept a Pulumi secret: in the inputs, and in the state the provider stores. */
   credentialSecret: pulumi.Input<string>;
+  /**
+   * The stack config keys holding this credential. The provider re-reads them from the config the
+   * engine configures it with, so refresh and destroy use the credential the stack has now.
+   */
+  credentialKeys?: CredentialConfigKeys;
   /** The lease's name in Blazar; unique within the project. */
   leaseName: string;
   /** `now` or a UTC date `YYYY-MM-DD HH:MM`. */
@@ -51,6 +56,7 @@ export class Lease extends pulumi.dynamic.Resource {
       region: args.site.region,
       credentialId: args.credentialId,
       credentialSecret: pulumi.secret(args.credentialSecret),
+      credentialKeys: args.credentialKeys,
       name: args.leaseName,
       start: args.start,
       end: args.end,

@@ -6,7 +6,7 @@ import { addHours, formatBlazarDate, isBlazarDate, normalizeBlazarDate, parseBla
  * out. Pure functions only; the provider (leaseProvider.ts) adds the HTTP calls.
  */
 
-/** Whole bare-metal hosts chosen by properties, e.g. `["==","$node_type","gpu_a100_pcie"]`. */
+/** Whole bare-metal hosts chosen by properties, e.g. `["=","$node_type","gpu_a100_pcie"]`. */
 export interface HostReservationSpec {
   resourceType: "physical:host";
   /** A JSON-encoded Blazar filter expression (a string, as Blazar takes it). */
@@ -26,11 +26,24 @@ export interface FlavorReservationSpec {
 
 export type ReservationSpec = HostReservationSpec | FlavorReservationSpec;
 
+/**
+ * The stack config keys (with their namespace, e.g. `sse-pt-platform:kvmTaccCredentialId`) that hold
+ * the lease's application credential. The engine hands the dynamic provider the stack's config when
+ * it configures it, so read and delete authenticate with the credential the stack has now, not the
+ * one recorded in the state when the lease was last written.
+ */
+export interface CredentialConfigKeys {
+  id: string;
+  secret: string;
+}
+
 export interface LeaseInputs {
   authUrl: string;
   region: string;
+  /** The credential as the program saw it; stack config under credentialKeys, when given, wins. */
   credentialId: string;
   credentialSecret: string;
+  credentialKeys?: CredentialConfigKeys;
   /** The lease's name in Blazar (unique within the project). */
   name: string;
   /** `now` or `YYYY-MM-DD HH:MM` (UTC). */
@@ -194,7 +207,7 @@ export function leaseInputProblems(inputs: Record<string, unknown>, now: Date): 
       if (!unknown(props) && (typeof props !== "string" || !isJsonArrayOrEmpty(props))) {
         fail(
           `${at}.resourceProperties`,
-          `resourceProperties ${JSON.stringify(props)}: expected a JSON-encoded filter such as ["==","$node_type","gpu_a100_pcie"]`,
+          `resourceProperties ${JSON.stringify(props)}: expected a JSON-encoded filter such as ["=","$node_type","gpu_a100_pcie"]`,
         );
       }
       count("min");
@@ -394,6 +407,7 @@ const REPLACING_KEYS = ["authUrl", "region", "name", "start"] as const;
 const LOCAL_KEYS = [
   "credentialId",
   "credentialSecret",
+  "credentialKeys",
   "waitTimeoutSeconds",
   "pollIntervalSeconds",
   "requestTimeoutSeconds",
@@ -407,6 +421,19 @@ export interface LeaseDiff {
   replaces: string[];
   /** The end Blazar must be given by an in-place update, when it moves. */
   newEnd?: string;
+  /** The lease's start has come but the state still says PENDING/STARTING: update waits for ACTIVE. */
+  activate?: boolean;
+}
+
+/** Statuses of a lease that Blazar has accepted but not yet started. */
+export const WAITING_STATUSES = ["PENDING", "STARTING"];
+
+/**
+ * True when the lease should be running by now but was last seen before it started: instances on
+ * its reservations cannot boot until it is ACTIVE (the first minutes of a GPU window).
+ */
+export function awaitsStart(outputs: Pick<LeaseOutputs, "status" | "startDate">, now: Date): boolean {
+  return WAITING_STATUSES.includes(outputs.status) && parseBlazarDate(outputs.startDate) <= now;
 }
 
 /**
@@ -422,8 +449,70 @@ export function diffLease(olds: LeaseOutputs, news: LeaseInputs, now: Date): Lea
 
   const end = plannedEnd(news, olds, now);
   const newEnd = end !== olds.endDate ? end : undefined;
-  const changes = newEnd !== undefined || LOCAL_KEYS.some((k) => olds[k] !== news[k]);
-  return { changes, replaces, newEnd };
+  const activate = awaitsStart(olds, now);
+  const changes =
+    newEnd !== undefined ||
+    activate ||
+    LOCAL_KEYS.some((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k]));
+  return activate ? { changes, replaces, newEnd, activate } : { changes, replaces, newEnd };
+}
+
+/**
+ * Why an existing Blazar lease with the lease's name is not the one these inputs would make, or
+ * undefined when it is (same reservations, same window): create adopts such a lease, which is how a
+ * create whose result the engine lost (Ctrl-C, a crash) is finished by the next `pulumi up`.
+ * `body` is the request create would send; `flavorIds` the flavors it resolved.
+ */
+export function adoptionMismatch(
+  existing: BlazarLease,
+  inputs: LeaseInputs,
+  body: Record<string, unknown>,
+  flavorIds: readonly (string | undefined)[],
+  now: Date,
+): string | undefined {
+  if (FINISHED_STATUSES.includes(existing.status)) return `it is ${existing.status}`;
+  const made = [...(existing.reservations ?? [])];
+  const wanted = inputs.reservations.map((spec, i) => {
+    const flavorId = spec.resourceType === "flavor:instance" ? (spec.flavorId ?? flavorIds[i]) : undefined;
+    const at = made.findIndex((r) => r.resource_type === spec.resourceType && sameRequest(spec, r, flavorId));
+    if (at >= 0) made.splice(at, 1);
+    return at >= 0;
+  });
+  if (wanted.includes(false) || made.length > 0) {
+    const has = (existing.reservations ?? []).map(describeMade).join(", ") || "no reservations";
+    return `its reservations differ (it holds ${has})`;
+  }
+  const start = normalizeBlazarDate(existing.start_date);
+  const end = normalizeBlazarDate(existing.end_date);
+  const wantedEnd = String(body.end_date);
+  if (body.start_date !== "now") {
+    if (start !== body.start_date || end !== wantedEnd) {
+      return `its window is ${start} → ${end} UTC, not ${String(body.start_date)} → ${wantedEnd} UTC`;
+    }
+    return undefined;
+  }
+  // Started "now" by the lost create: its start is when that create ran, a few minutes ago at most.
+  const datedStart = inputs.start === "now" ? undefined : parseBlazarDate(inputs.start);
+  if (datedStart !== undefined && parseBlazarDate(start) < datedStart) {
+    return `it starts at ${start} UTC, before the window's start ${inputs.start} UTC`;
+  }
+  if (parseBlazarDate(start) > now) return `it starts later (${start} UTC) than now`;
+  const expectedEnd =
+    inputs.end ?? (inputs.start === "now" ? addHours(start, inputs.hours as number) : wantedEnd);
+  const drift = Math.abs(parseBlazarDate(end).getTime() - parseBlazarDate(expectedEnd).getTime());
+  if (drift > ADOPTION_SLACK_MS) {
+    return `it ends at ${end} UTC, not ${expectedEnd} UTC`;
+  }
+  return undefined;
+}
+
+/** Minutes between the lost create's clock and Blazar's "now" that still count as the same lease. */
+const ADOPTION_SLACK_MS = 5 * 60_000;
+
+function describeMade(r: BlazarReservation): string {
+  return r.resource_type === "physical:host"
+    ? `physical:host ${r.resource_properties ?? ""} min ${r.min} max ${r.max}`
+    : `flavor:instance ${r.resource_properties ?? r.flavor_id ?? "?"} × ${r.amount}`;
 }
 
 function sameReservations(a: readonly ReservationSpec[], b: readonly ReservationSpec[]): boolean {

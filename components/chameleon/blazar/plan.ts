@@ -9,9 +9,12 @@ import { suEstimate } from "./su";
  * component declares exactly these; the offline plan shows them with their SU cost.
  */
 export interface PlannedLease {
-  /** Resource-name suffix: `vm` or `gpu-<window index>`. */
+  /**
+   * Resource-name suffix: `vm` or `gpu-<window start>` (`gpu-20270105t1400`). Named by the window's
+   * start, not its place in the list, so removing an ended window renames no other lease.
+   */
   role: string;
-  /** The lease's name in Blazar: `<environment>-vm`, `<environment>-gpu-<window index>`. */
+  /** The lease's name in Blazar: `<environment>-vm`, `<environment>-gpu-<window start>`. */
   leaseName: string;
   site: Site;
   /** `now` for the VM lease, the window's start (UTC, `YYYY-MM-DD HH:MM`) for a GPU lease. */
@@ -54,8 +57,8 @@ export function planLeases(cluster: ChameleonCluster, environment: string): Plan
   const reservation = gpu.reservation;
   for (const window of gpu.windows) {
     leases.push({
-      role: `gpu-${window.index}`,
-      leaseName: `${environment}-gpu-${window.index}`,
+      role: `gpu-${window.key}`,
+      leaseName: `${environment}-gpu-${window.key}`,
       site: sites.gpu,
       start: window.start,
       hours: window.hours,
@@ -65,7 +68,8 @@ export function planLeases(cluster: ChameleonCluster, environment: string): Plan
         reservation.kind === "physical:host"
           ? {
               resourceType: "physical:host",
-              resourceProperties: JSON.stringify(["==", "$node_type", reservation.nodeType]),
+              // Chameleon's query language: a single "=" ("==" fails the request).
+              resourceProperties: JSON.stringify(["=", "$node_type", reservation.nodeType]),
               min: gpu.nodeCount,
               max: gpu.nodeCount,
             }

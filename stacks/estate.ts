@@ -23,6 +23,8 @@ interface ClusterLayer {
   kubeconfig: pulumi.Output<string>;
   /** Resources Kubernetes objects must wait for (the cluster's install steps). */
   ready: pulumi.Resource[];
+  /** Stands for the cluster's Traefik and its CRDs; absent for an existing cluster, which has them. */
+  traefik?: pulumi.Resource;
   gpu: boolean;
   s3: S3Access;
   /** The base of the UI hostnames: the configured domain, or `<ingress ip>.sslip.io`. */
@@ -87,7 +89,7 @@ function platformLayer(config: PlatformConfig, layer: ClusterLayer): StackOutput
   }
 
   const mlflow = config.features.mlflow
-    ? new Mlflow("ssept-mlflow", { ctx }, { dependsOn: layer.ready })
+    ? new Mlflow("ssept-mlflow", { ctx, monitoringCrds: monitoring?.crdRelease }, { dependsOn: layer.ready })
     : undefined;
   if (mlflow) routes.push({ name: "mlflow", service: mlflow.ui, auth: "basic", backend: mlflow.uiBackend });
 
@@ -102,6 +104,7 @@ function platformLayer(config: PlatformConfig, layer: ClusterLayer): StackOutput
             mlflowTrackingUri: mlflow.trackingUri,
             grafanaHost: monitoring?.grafanaInternalUrl,
             prometheusHost: monitoring?.prometheusUrl,
+            monitoringCrds: monitoring?.crdRelease,
           },
           { dependsOn: [...layer.ready, ...(gpuSupport ? [gpuSupport] : [])] },
         )
@@ -118,6 +121,7 @@ function platformLayer(config: PlatformConfig, layer: ClusterLayer): StackOutput
         rayNamespace: ray.namespace,
         rayClusterName: ray.clusterName,
         gpu: layer.gpu,
+        monitoringCrds: monitoring?.crdRelease,
       },
       { dependsOn: layer.ready },
     );
@@ -127,7 +131,7 @@ function platformLayer(config: PlatformConfig, layer: ClusterLayer): StackOutput
   if (routes.length > 0) {
     const ingress = new Ingress(
       "ssept",
-      { ctx, baseDomain: layer.baseDomain, routes },
+      { ctx, baseDomain: layer.baseDomain, routes, traefik: layer.traefik },
       { dependsOn: layer.ready },
     );
     outputs.grafanaUrl = ingress.urls.grafana;
@@ -183,6 +187,7 @@ function chameleonLayer(config: PlatformConfig, c: ChameleonCluster): ClusterLay
   return {
     kubeconfig: cluster.kubeconfig,
     ready: cluster.installs,
+    traefik: cluster.traefik,
     gpu: c.gpu.nodeCount > 0,
     s3: storage.s3,
     baseDomain: network.floatingIps.ingress.address.apply((ip) => baseDomainOf(config.ingress.domain, ip)),

@@ -100,7 +100,10 @@ export function promotionConfig(stackFile: string, now: Date): PlatformConfig {
   for (const [k, spec] of Object.entries(KEYS))
     if (spec.secret && config[`${PROJECT}:${k}`] === undefined)
       config[`${PROJECT}:${k}`] = "unused-by-promotion";
-  return loadConfig(config, { now });
+  // Promotion reads only model versions and thresholds and talks to no cloud: the committed
+  // placeholder credential ids may stand, as in the offline plan.
+  const options = { now, allowPlaceholders: true };
+  return loadConfig(config, options);
 }
 
 export interface PromoteResult {

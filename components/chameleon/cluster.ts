@@ -23,6 +23,7 @@ import {
   remoteScript,
   rewriteKubeconfigServer,
   ScriptName,
+  TRAEFIK_CRDS,
 } from "./k3sCommands";
 import { SecurityGroupRole, SecurityRule } from "./securityRules";
 
@@ -136,6 +137,8 @@ export class K3sCluster extends pulumi.ComponentResource {
   public readonly gpuInstalls: command.remote.Command[];
   /** Every install step and the kubeconfig read: depend on these to run after the cluster is up. */
   public readonly installs: pulumi.Resource[];
+  /** Done once k3s's packaged Traefik has established its CRDs (`TRAEFIK_CRDS`): Traefik objects depend on it. */
+  public readonly traefik: command.remote.Command;
 
   private readonly resourceName: string;
   private readonly sshKey: pulumi.Output<string>;
@@ -327,6 +330,13 @@ export class K3sCluster extends pulumi.ComponentResource {
       script: "read-kubeconfig",
       dependsOn: [this.serverInstall, ...this.agentInstalls, ...this.gpuInstalls, ...gpuRuntimeChecks],
       secretStdout: true,
+    });
+
+    this.traefik = this.step("server-wait-traefik", {
+      host: server,
+      script: "wait-traefik",
+      environment: { SSEPT_TRAEFIK_CRDS: TRAEFIK_CRDS.join(" ") },
+      dependsOn: [this.serverInstall],
     });
 
     this.kubeconfig = pulumi.secret(

@@ -26,6 +26,7 @@ export const SCRIPT_NAMES = [
   "install-k3s",
   "check-nvidia-runtime",
   "read-kubeconfig",
+  "wait-traefik",
   "remove-node",
 ] as const;
 export type ScriptName = (typeof SCRIPT_NAMES)[number];
@@ -67,6 +68,11 @@ export function remoteInvocation(envNames: readonly string[]): string {
 export const DATA_MOUNT_POINT = "/var/lib/rancher/k3s/storage";
 export const K3S_TOKEN_FILE = "/etc/rancher/k3s/token";
 export const K3S_API_PORT = 6443;
+/**
+ * The CRDs of k3s's packaged Traefik that the estate creates objects of (Middlewares, for basic
+ * auth); `wait-traefik.sh` waits for them before those objects are created.
+ */
+export const TRAEFIK_CRDS = ["middlewares.traefik.io"] as const;
 /** NVIDIA container toolkit release installed on GPU nodes (apt packages `<version>-1`). */
 export const NVIDIA_CONTAINER_TOOLKIT_VERSION = "1.18.2";
 

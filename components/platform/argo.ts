@@ -2,6 +2,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { trainingPipeline, WORKFLOW_TEMPLATE_NAME } from "./argoPipeline";
 import { argoPolicies, pipelinePolicies, WORKFLOW_RULES } from "./argoPolicies";
+import { ARGO_CONTROLLER_RULES, ARGO_SERVER_RULES, ARGO_SERVICE_ACCOUNTS } from "./argoRbac";
 import {
   ARGO_CHART_DIR,
   ARGO_POD_LABELS,
@@ -25,16 +26,23 @@ export interface ArgoArgs {
   rayClusterName?: string;
   /** Whether the estate has GPU nodes: the default of the pipeline's gpusPerWorker (1 or 0). */
   gpu?: boolean;
+  /** What installs the ServiceMonitor CRD (`Monitoring.crdRelease`), which the chart renders with monitoring on. */
+  monitoringCrds?: pulumi.Resource;
 }
 
 /**
  * Argo Workflows (controller and server, auth mode `server` behind the ingress's basic auth) and
  * the training pipeline: a WorkflowTemplate in the pipeline namespace, run by a service account that
  * may only report its steps, read pods and logs, and create RayJobs in the ray namespace.
+ *
+ * Argo is namespaced: the release, the controller and the server live in the pipeline namespace,
+ * run with `--namespaced`, and hold Roles there only (`argoRbac.ts`), no ClusterRole; so a UI login
+ * can neither read Secrets across the cluster nor create workflows in another namespace.
  */
 export class Argo extends pulumi.ComponentResource {
+  /** Where Argo and its workflows run: the pipeline namespace. */
   public readonly namespace: pulumi.Output<string>;
-  /** Where workflows run. */
+  /** Where workflows run (the same namespace as Argo's). */
   public readonly pipelineNamespace: pulumi.Output<string>;
   /** The Argo UI and API, for the ingress. */
   public readonly ui: ServiceRef;
@@ -45,7 +53,6 @@ export class Argo extends pulumi.ComponentResource {
   constructor(name: string, args: ArgoArgs, opts?: pulumi.ComponentResourceOptions) {
     super("ssept:platform:Argo", name, {}, opts);
     const { config, provider } = args.ctx;
-    const argoNs = platformNamespace({ name: NAMESPACES.argo, provider, parent: this });
     const pipelineNs = platformNamespace({ name: NAMESPACES.pipeline, provider, parent: this });
     const pipeline = NAMESPACES.pipeline;
     const inPipeline = { parent: this, provider, dependsOn: [pipelineNs] };
@@ -64,39 +71,51 @@ export class Argo extends pulumi.ComponentResource {
       },
       inPipeline,
     );
-    const subjects = [{ kind: "ServiceAccount", name: WORKFLOW_SERVICE_ACCOUNT, namespace: pipeline }];
     const grant = (
       role: string,
+      account: string,
       namespace: pulumi.Input<string>,
-      rules: typeof WORKFLOW_RULES.ray,
+      rules: k8s.types.input.rbac.v1.PolicyRule[],
       dependsOn: pulumi.Resource[],
     ) => {
       const r = new k8s.rbac.v1.Role(
         `${name}-${role}-role`,
-        { metadata: { name: WORKFLOW_SERVICE_ACCOUNT, namespace }, rules },
+        { metadata: { name: account, namespace }, rules },
         { parent: this, provider, dependsOn },
       );
       return new k8s.rbac.v1.RoleBinding(
         `${name}-${role}-binding`,
         {
-          metadata: { name: WORKFLOW_SERVICE_ACCOUNT, namespace },
-          roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: WORKFLOW_SERVICE_ACCOUNT },
-          subjects,
+          metadata: { name: account, namespace },
+          roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: account },
+          subjects: [{ kind: "ServiceAccount", name: account, namespace: pipeline }],
         },
         { parent: this, provider, dependsOn: [...dependsOn, r] },
       );
     };
-    const pipelineGrant = grant("pipeline", pipeline, WORKFLOW_RULES.pipeline, [pipelineNs]);
-    const rayGrant = grant("rayjobs", args.rayNamespace, WORKFLOW_RULES.ray, []);
+    const pipelineGrant = grant("pipeline", WORKFLOW_SERVICE_ACCOUNT, pipeline, WORKFLOW_RULES.pipeline, [
+      pipelineNs,
+    ]);
+    const rayGrant = grant("rayjobs", WORKFLOW_SERVICE_ACCOUNT, args.rayNamespace, WORKFLOW_RULES.ray, []);
+    // The chart creates the controller's and the server's accounts; their Roles come first, so
+    // that neither starts without its permissions.
+    const argoGrants = [
+      grant("controller", ARGO_SERVICE_ACCOUNTS.controller, pipeline, ARGO_CONTROLLER_RULES, [pipelineNs]),
+      grant("server", ARGO_SERVICE_ACCOUNTS.server, pipeline, ARGO_SERVER_RULES, [pipelineNs]),
+    ];
 
     const release = chartRelease(`${name}-workflows`, {
       chartDir: ARGO_CHART_DIR,
-      namespace: argoNs.metadata.name,
+      namespace: pipelineNs.metadata.name,
       environment: config.environment,
-      computedValues: argoChartValues(pipeline, config.features.monitoring),
+      computedValues: argoChartValues(config.features.monitoring),
       provider,
       parent: this,
-      dependsOn: [argoNs, pipelineNs],
+      dependsOn: [
+        pipelineNs,
+        ...argoGrants,
+        ...(config.features.monitoring && args.monitoringCrds ? [args.monitoringCrds] : []),
+      ],
     });
 
     const template = pulumi
@@ -124,16 +143,11 @@ export class Argo extends pulumi.ComponentResource {
       { parent: this, provider, dependsOn: [release, account, pipelineGrant, rayGrant, s3Secret] },
     );
 
-    namespacePolicies(name, NAMESPACES.argo, argoPolicies(config), {
-      parent: this,
-      provider,
-      dependsOn: [argoNs],
-    });
-    namespacePolicies(name, pipeline, pipelinePolicies(config), inPipeline);
+    namespacePolicies(name, pipeline, [...argoPolicies(config), ...pipelinePolicies(config)], inPipeline);
 
-    this.namespace = argoNs.metadata.name;
+    this.namespace = pipelineNs.metadata.name;
     this.pipelineNamespace = pipelineNs.metadata.name;
-    this.ui = { namespace: NAMESPACES.argo, name: ARGO_SERVER.name, port: ARGO_SERVER.port };
+    this.ui = { namespace: pipeline, name: ARGO_SERVER.name, port: ARGO_SERVER.port };
     this.uiBackend = { podSelector: { ...ARGO_POD_LABELS.server }, targetPort: ARGO_SERVER.port };
     this.workflowTemplateName = WORKFLOW_TEMPLATE_NAME;
     this.serviceAccountName = WORKFLOW_SERVICE_ACCOUNT;

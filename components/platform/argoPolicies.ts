@@ -31,7 +31,7 @@ export const WORKFLOW_RULES: { pipeline: PolicyRule[]; ray: PolicyRule[] } = {
 export const DOWNLOADING_STEP_LABELS = { "app.kubernetes.io/component": "ingest" } as const;
 
 /**
- * The flows of the argo namespace (controller, server) on top of its default deny and DNS egress:
+ * The flows of Argo's controller and server, which run in the pipeline namespace beside the steps:
  * the server from the ingress controller, the controller's metrics from Prometheus, both to the
  * API server.
  */
@@ -58,17 +58,21 @@ export function argoPolicies(config: PlatformConfig): PolicyDraft[] {
   ];
 }
 
+/** The label the workflow controller puts on every step pod it creates. */
+export const WORKFLOW_POD_LABEL = "workflows.argoproj.io/workflow";
+
 /**
- * The flows of the pipeline namespace, where every pod is a workflow step: no ingress; out to
- * MLflow, the object store and the API server (the executor reports results and the train step
- * creates its RayJob through it). The ingest step also fetches datasets over HTTPS from anywhere.
+ * The flows of the workflow steps (the pods of a workflow; Argo's own pods are left to
+ * `argoPolicies`): no ingress; out to MLflow, the object store and the API server (the executor
+ * reports results and the train step creates its RayJob through it). The ingest step also fetches
+ * datasets over HTTPS from anywhere.
  */
 export function pipelinePolicies(config: PlatformConfig): PolicyDraft[] {
   return [
     {
       name: "workflow-steps",
       spec: {
-        podSelector: {},
+        podSelector: { matchExpressions: [{ key: WORKFLOW_POD_LABEL, operator: "Exists" }] },
         policyTypes: ["Ingress", "Egress"],
         ingress: [],
         egress: [

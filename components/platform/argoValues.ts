@@ -15,11 +15,13 @@ export const ARGO_POD_LABELS = {
 /** The workflow service account: declared by the Argo component, with its own Roles. */
 export const WORKFLOW_SERVICE_ACCOUNT = "argo-workflow";
 
-/** The part of the Argo Workflows values that comes from config; merged over values.yaml. */
-export function argoChartValues(pipelineNamespace: string, monitoring: boolean): Values {
+/**
+ * The part of the Argo Workflows values that comes from config; merged over values.yaml. The
+ * release goes into the pipeline namespace, which `singleNamespace` makes the only one it manages.
+ */
+export function argoChartValues(monitoring: boolean): Values {
   return {
     controller: {
-      workflowNamespaces: [pipelineNamespace],
       // Workflows submitted without one run as the pipeline's least-privilege account.
       workflowDefaults: { spec: { serviceAccountName: WORKFLOW_SERVICE_ACCOUNT } },
       serviceMonitor: { enabled: monitoring },

@@ -28,7 +28,6 @@ export const NAMESPACES = {
   monitoring: "monitoring",
   mlflow: "mlflow",
   ray: "ray",
-  argo: "argo",
   pipeline: "pipeline",
   serving: "serving",
   simulator: "simulator",

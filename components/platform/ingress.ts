@@ -25,6 +25,11 @@ export interface IngressArgs {
   /** `config.ingress.domain`, or `<ingress floating ip>.sslip.io` (see `baseDomainOf`). */
   baseDomain: pulumi.Input<string>;
   routes: IngressRoute[];
+  /**
+   * What stands for k3s's Traefik being installed with its CRDs (`K3sCluster.traefik`): the
+   * Middlewares wait for it. Left out for an existing cluster, whose Traefik CRDs must already exist.
+   */
+  traefik?: pulumi.Resource;
 }
 
 export interface BasicAuthCredentials {
@@ -165,7 +170,7 @@ export class Ingress extends pulumi.ComponentResource {
             metadata: { name: middlewareName, namespace: ns },
             spec: basicAuthMiddlewareSpec(`${middlewareName}-users`, `sse-pt-platform ${route.name}`),
           },
-          { ...child, dependsOn: [users] },
+          { ...child, dependsOn: [users, ...(args.traefik ? [args.traefik] : [])] },
         );
         middlewares.push(ns.apply((n) => middlewareRef(n, middlewareName)));
         guards.push(users, middleware);

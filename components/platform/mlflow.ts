@@ -22,6 +22,8 @@ import { s3CredentialsSecret } from "./s3Credentials";
 
 export interface MlflowArgs {
   ctx: PlatformContext;
+  /** What installs the ServiceMonitor CRD (`Monitoring.crdRelease`); the monitors wait for it. */
+  monitoringCrds?: pulumi.Resource;
 }
 
 /**
@@ -96,7 +98,7 @@ export class Mlflow extends pulumi.ComponentResource {
         new k8s.apiextensions.CustomResource(
           `${name}-monitor-${monitor.metadata.name}`,
           { apiVersion: "monitoring.coreos.com/v1", kind: "ServiceMonitor", ...monitor },
-          child,
+          { ...child, dependsOn: [ns, ...(args.monitoringCrds ? [args.monitoringCrds] : [])] },
         );
       }
     }

@@ -48,6 +48,12 @@ export class Monitoring extends pulumi.ComponentResource {
   public readonly alertmanagerUrl: string;
   /** Grafana's admin password (user `admin`), a secret. */
   public readonly adminPassword: pulumi.Output<string>;
+  /**
+   * kube-prometheus-stack, which installs the monitoring.coreos.com CRDs: every ServiceMonitor,
+   * PodMonitor and PrometheusRule (and every chart that renders one) depends on it, so that a fresh
+   * cluster comes up in one `pulumi up`.
+   */
+  public readonly crdRelease: k8s.helm.v3.Release;
 
   constructor(name: string, args: MonitoringArgs, opts?: pulumi.ComponentResourceOptions) {
     super("ssept:platform:Monitoring", name, {}, opts);
@@ -139,6 +145,7 @@ export class Monitoring extends pulumi.ComponentResource {
       });
     }
 
+    this.crdRelease = stack;
     const installed = pulumi.all([namespace, stack.status]).apply(([n]) => n);
     this.namespace = namespace;
     this.grafana = {

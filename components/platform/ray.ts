@@ -32,6 +32,11 @@ export interface RayArgs {
   grafanaIframeHost?: pulumi.Input<string>;
   /** Whether the estate has GPU nodes; the GPU worker group exists only then. */
   gpu: boolean;
+  /**
+   * What installs the monitoring.coreos.com CRDs (`Monitoring.crdRelease`): the PodMonitor and the
+   * operator chart's ServiceMonitor wait for it.
+   */
+  monitoringCrds?: pulumi.Resource;
 }
 
 /** The KubeRay operator's values that come from config; merged over charts/kuberay-operator/values.yaml. */
@@ -63,6 +68,7 @@ export class Ray extends pulumi.ComponentResource {
     const namespace = NAMESPACES.ray;
     const ns = platformNamespace({ name: namespace, provider, parent: this });
     const child = { parent: this, provider, dependsOn: [ns] };
+    const monitoringCrds = config.features.monitoring && args.monitoringCrds ? [args.monitoringCrds] : [];
 
     const s3Secret = s3CredentialsSecret(`${name}-s3-credentials`, {
       namespace: ns.metadata.name,
@@ -77,7 +83,7 @@ export class Ray extends pulumi.ComponentResource {
       computedValues: kuberayValues(namespace, config.features.monitoring),
       provider,
       parent: this,
-      dependsOn: [ns],
+      dependsOn: [ns, ...monitoringCrds],
     });
 
     const spec = pulumi
@@ -108,7 +114,7 @@ export class Ray extends pulumi.ComponentResource {
       new k8s.apiextensions.CustomResource(
         `${name}-pod-monitor`,
         { apiVersion: "monitoring.coreos.com/v1", kind: "PodMonitor", ...rayPodMonitor(namespace) },
-        child,
+        { ...child, dependsOn: [ns, ...monitoringCrds] },
       );
     }
 

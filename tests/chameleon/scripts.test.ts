@@ -347,6 +347,50 @@ describe("install-k3s with stand-in k3s, systemctl, installer and server", () =>
   });
 });
 
+describe("wait-traefik with a stand-in k3s", () => {
+  let dir: string;
+  const runWait = (waitSeconds: string) =>
+    run("bash", [path.join(SCRIPTS_DIR, "wait-traefik.sh")], {
+      env: {
+        PATH: `${path.join(dir, "bin")}:${process.env.PATH}`,
+        STAND_IN: dir,
+        SSEPT_TRAEFIK_CRDS: "middlewares.traefik.io ingressroutes.traefik.io",
+        SSEPT_WAIT_SECONDS: waitSeconds,
+      },
+    });
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "wait-traefik-"));
+    fs.mkdirSync(path.join(dir, "bin"));
+    // kubectl wait fails until the CRDs "exist", which the test decides.
+    fs.writeFileSync(
+      path.join(dir, "bin", "k3s"),
+      '#!/usr/bin/env bash\necho "$*" >>"$STAND_IN/calls"\n[[ -f "$STAND_IN/established" ]]\n',
+      { mode: 0o755 },
+    );
+  });
+  afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  test("asks for every named CRD to be established, and succeeds once they are", () => {
+    fs.writeFileSync(path.join(dir, "established"), "");
+    const result = runWait("0");
+    expect(result.status).toBe(0);
+    expect(result.stdout).toContain(
+      "Traefik CRDs established: middlewares.traefik.io ingressroutes.traefik.io",
+    );
+    expect(fs.readFileSync(path.join(dir, "calls"), "utf8")).toBe(
+      "kubectl wait --for condition=established --timeout=5s crd/middlewares.traefik.io crd/ingressroutes.traefik.io\n",
+    );
+  });
+
+  test("fails after the wait, naming the CRDs and where to look", () => {
+    const result = runWait("0");
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain(
+      "Traefik CRDs (middlewares.traefik.io ingressroutes.traefik.io) not established within 0s; see k3s kubectl -n kube-system get helmcharts,jobs",
+    );
+  });
+});
+
 describe("remoteInvocation", () => {
   test("rejects variables sshd would drop", () => {
     expect(() => remoteInvocation(["K3S_TOKEN"])).toThrow(/expected SSEPT_/);

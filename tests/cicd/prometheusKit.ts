@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
-import { METRICS } from "../../tools/promotion/gate";
+import { METRICS, RECOMMEND_ROUTE } from "../../tools/promotion/gate";
 
 /** What one track did during a stretch of time, per second. */
 export interface TrackTraffic {
@@ -30,12 +30,13 @@ const BUCKETS = ["0.025", "0.05", "0.1", "0.25", "0.5", "1"];
  */
 export function recordedSeries(stretches: Stretch[]): string {
   const families: Record<string, { type: string; lines: string[] }> = {
-    [METRICS.requests.replace(/_total$/, "")]: { type: "counter", lines: [] },
+    [METRICS.served.replace(/_total$/, "")]: { type: "counter", lines: [] },
+    [METRICS.fallbacks.replace(/_total$/, "")]: { type: "counter", lines: [] },
     [METRICS.latencyBucket.replace(/_bucket$/, "")]: { type: "histogram", lines: [] },
     [METRICS.scored.replace(/_total$/, "")]: { type: "counter", lines: [] },
     [METRICS.hits.replace(/_total$/, "")]: { type: "counter", lines: [] },
   };
-  const [req, lat, scored, hits] = Object.values(families);
+  const [served, fallbacks, lat, scored, hits] = Object.values(families);
   for (const s of stretches) {
     for (const [track, t] of Object.entries(s.tracks)) {
       if (!t) continue;
@@ -45,16 +46,22 @@ export function recordedSeries(stretches: Stretch[]): string {
         const ts = (s.start.getTime() / 1000 + elapsed).toFixed(3);
         const n = t.rps * elapsed;
         const errors = Math.round(n * t.errorShare);
-        req.lines.push(`${METRICS.requests}{track="${track}",code="200"} ${Math.round(n) - errors} ${ts}`);
-        req.lines.push(`${METRICS.requests}{track="${track}",code="503"} ${errors} ${ts}`);
+        served.lines.push(
+          `${METRICS.served}{track="${track}",source="model"} ${Math.round(n) - errors} ${ts}`,
+        );
+        served.lines.push(`${METRICS.served}{track="${track}",source="fallback"} ${errors} ${ts}`);
+        fallbacks.lines.push(`${METRICS.fallbacks}{track="${track}",reason="timeout"} ${errors} ${ts}`);
+        const route = `route="${RECOMMEND_ROUTE}",source="model",track="${track}"`;
         let cumulative = 0;
         for (const le of BUCKETS) {
           cumulative += t.latency[le] ?? 0;
-          lat.lines.push(
-            `${METRICS.latencyBucket}{track="${track}",le="${le}"} ${Math.round(n * cumulative)} ${ts}`,
-          );
+          lat.lines.push(`${METRICS.latencyBucket}{${route},le="${le}"} ${Math.round(n * cumulative)} ${ts}`);
         }
-        lat.lines.push(`${METRICS.latencyBucket}{track="${track}",le="+Inf"} ${Math.round(n)} ${ts}`);
+        lat.lines.push(`${METRICS.latencyBucket}{${route},le="+Inf"} ${Math.round(n)} ${ts}`);
+        // Another route's latency on the same histogram must not count.
+        lat.lines.push(
+          `${METRICS.latencyBucket}{route="/v1/events",source="none",track="${track}",le="+Inf"} ${Math.round(n)} ${ts}`,
+        );
         const sc = t.scoredPerSecond * elapsed;
         scored.lines.push(`${METRICS.scored}{track="${track}"} ${Math.round(sc)} ${ts}`);
         hits.lines.push(`${METRICS.hits}{track="${track}"} ${Math.round(sc * t.hitRate)} ${ts}`);

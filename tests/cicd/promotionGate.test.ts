@@ -95,7 +95,9 @@ test("a lower online HR@10 rolls back", async () => {
 test("a 5xx share above the limit rolls back", async () => {
   const r = await gate(SCENARIOS.errors);
   expect(r.decision).toBe("rollback");
-  expect(r.reasons).toEqual([expect.stringMatching(/^canary error ratio 0\.05\d* above 0\.01$/)]);
+  expect(r.reasons).toEqual([
+    expect.stringMatching(/^canary error \(fallback\) ratio 0\.05\d* above 0\.01$/),
+  ]);
 });
 
 test("a slower canary rolls back on the SLO and on the ratio to stable", async () => {

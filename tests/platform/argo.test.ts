@@ -12,7 +12,17 @@ import {
   WorkflowTemplateDoc,
   workflowTemplateProblems,
 } from "../../components/platform/argoPipeline";
-import { argoPolicies, pipelinePolicies, WORKFLOW_RULES } from "../../components/platform/argoPolicies";
+import {
+  argoPolicies,
+  pipelinePolicies,
+  WORKFLOW_POD_LABEL,
+  WORKFLOW_RULES,
+} from "../../components/platform/argoPolicies";
+import {
+  ARGO_CONTROLLER_RULES,
+  ARGO_SERVER_RULES,
+  ARGO_SERVICE_ACCOUNTS,
+} from "../../components/platform/argoRbac";
 import {
   ARGO_CHART_DIR,
   argoChartValues,
@@ -258,18 +268,19 @@ describe("WorkflowTemplate checks catch broken templates (pure)", () => {
 });
 
 describe("Argo chart values, RBAC and network policies (pure)", () => {
-  const values = chartValues(ARGO_CHART_DIR, "staging", argoChartValues("pipeline", true)) as Json;
+  const values = chartValues(ARGO_CHART_DIR, "staging", argoChartValues(true)) as Json;
 
   test("the server authenticates as itself behind the ingress; workflows run in pipeline", () => {
     expect(values.server.authModes).toEqual(["server"]);
     expect(values.server.secure).toBe(false);
-    expect(values.controller.workflowNamespaces).toEqual(["pipeline"]);
+    // workflowNamespaces is ignored with singleNamespace: the release's namespace is the one managed.
+    expect(values.controller.workflowNamespaces).toBeUndefined();
     expect(values.controller.workflowDefaults.spec.serviceAccountName).toBe(WORKFLOW_SERVICE_ACCOUNT);
     expect(values.workflow).toEqual({ serviceAccount: { create: false }, rbac: { create: false } });
     expect(values.controller.serviceMonitor.enabled).toBe(true);
-    expect(
-      (mergeValues(values, argoChartValues("pipeline", false)) as Json).controller.serviceMonitor.enabled,
-    ).toBe(false);
+    expect((mergeValues(values, argoChartValues(false)) as Json).controller.serviceMonitor.enabled).toBe(
+      false,
+    );
   });
 
   test("images are pinned, CRDs come from the chart, every Argo container is sized", () => {
@@ -345,36 +356,89 @@ describe("Argo component (under mocks)", () => {
     expect(wt.dependencies).toEqual(expect.arrayContaining(needs.map((r) => r.urn)));
   });
 
-  test("installs the pinned argo-workflows chart in argo, managing the pipeline namespace", () => {
-    const release = one(build, RELEASE, "argo-workflows").inputs as Json;
-    expect(release).toMatchObject({
+  test("installs the pinned argo-workflows chart in pipeline, namespaced, after its Roles", () => {
+    const release = one(build, RELEASE, "argo-workflows");
+    expect(release.inputs).toMatchObject({
       chart: "argo-workflows",
       version: "1.0.18",
       repositoryOpts: { repo: "https://argoproj.github.io/argo-helm" },
-      namespace: "argo",
+      namespace: "pipeline",
     });
-    expect(release.values.controller.workflowNamespaces).toEqual(["pipeline"]);
+    const values = release.inputs.values as Json;
+    expect(values.singleNamespace).toBe(true);
+    expect(release.dependencies).toEqual(
+      expect.arrayContaining([
+        one(build, BINDING, "argo-controller-binding").urn,
+        one(build, BINDING, "argo-server-binding").urn,
+      ]),
+    );
   });
 
-  test("binds the workflow account to a Role in ray (RayJobs) and one in pipeline", () => {
+  test("the chart creates no RBAC of its own and no cluster-wide role: every Role is declared here", () => {
+    const values = one(build, RELEASE, "argo-workflows").inputs.values as Json;
+    // The switches behind every (Cluster)Role and (Cluster)RoleBinding template of the chart.
+    expect(values.controller.rbac.create).toBe(false);
+    expect(values.server.rbac.create).toBe(false);
+    expect(values.workflow.rbac.create).toBe(false);
+    expect(values.createAggregateRoles).toBe(false);
+    expect(values.controller.clusterWorkflowTemplates.enabled).toBe(false);
+    expect(values.server.clusterWorkflowTemplates.enabled).toBe(false);
+    expect(values.server.sso?.enabled ?? false).toBe(false);
+    expect(values.controller.serviceAccount.name).toBe(ARGO_SERVICE_ACCOUNTS.controller);
+    expect(values.server.serviceAccount.name).toBe(ARGO_SERVICE_ACCOUNTS.server);
+    expect(build.resources.filter((r) => /:Cluster(Role|RoleBinding)$/.test(r.type))).toEqual([]);
+  });
+
+  test("each account is bound to its own Role: the workflow's in ray and pipeline, Argo's in pipeline only", () => {
     const roles = byType(build, ROLE).map((r) => r.inputs as Json);
     const byNamespace = roles
-      .map((r) => [r.metadata.namespace, r.rules])
-      .sort((a, b) => a[0].localeCompare(b[0]));
+      .map((r) => [r.metadata.namespace, r.metadata.name, r.rules])
+      .sort((a, b) => `${a[0]}/${a[1]}`.localeCompare(`${b[0]}/${b[1]}`));
     expect(byNamespace).toEqual([
-      ["pipeline", WORKFLOW_RULES.pipeline],
-      ["ray", WORKFLOW_RULES.ray],
+      ["pipeline", "argo-workflow", WORKFLOW_RULES.pipeline],
+      ["pipeline", ARGO_SERVICE_ACCOUNTS.server, ARGO_SERVER_RULES],
+      ["pipeline", ARGO_SERVICE_ACCOUNTS.controller, ARGO_CONTROLLER_RULES],
+      ["ray", "argo-workflow", WORKFLOW_RULES.ray],
     ]);
     for (const b of byType(build, BINDING).map((r) => r.inputs as Json)) {
-      expect(b.subjects).toEqual([
-        { kind: "ServiceAccount", name: WORKFLOW_SERVICE_ACCOUNT, namespace: "pipeline" },
-      ]);
+      expect(b.subjects).toEqual([{ kind: "ServiceAccount", name: b.metadata.name, namespace: "pipeline" }]);
       expect(b.roleRef).toEqual({
         apiGroup: "rbac.authorization.k8s.io",
         kind: "Role",
-        name: WORKFLOW_SERVICE_ACCOUNT,
+        name: b.metadata.name,
       });
     }
+    expect(
+      byType(build, BINDING)
+        .map((r) => (r.inputs as Json).metadata.name)
+        .sort(),
+    ).toEqual(
+      [
+        ARGO_SERVICE_ACCOUNTS.controller,
+        ARGO_SERVICE_ACCOUNTS.server,
+        WORKFLOW_SERVICE_ACCOUNT,
+        WORKFLOW_SERVICE_ACCOUNT,
+      ].sort(),
+    );
+  });
+
+  test("a UI login (the server's Role) reads one Secret by name, and creates workflows in pipeline only", () => {
+    const secrets = ARGO_SERVER_RULES.filter((r) => (r.resources as string[]).includes("secrets"));
+    expect(secrets).toEqual([
+      { apiGroups: [""], resources: ["secrets"], resourceNames: [S3_SECRET_NAME], verbs: ["get"] },
+    ]);
+    // The controller reads no Secret at all.
+    expect(ARGO_CONTROLLER_RULES.filter((r) => (r.resources as string[]).includes("secrets"))).toEqual([]);
+    for (const r of [...ARGO_SERVER_RULES, ...ARGO_CONTROLLER_RULES] as Json[]) {
+      expect([...r.verbs, ...r.resources, ...r.apiGroups]).not.toContain("*");
+    }
+    const creatingWorkflows = byType(build, ROLE)
+      .map((r) => r.inputs as Json)
+      .filter((r) =>
+        r.rules.some((x: Json) => x.resources.includes("workflows") && x.verbs.includes("create")),
+      )
+      .map((r) => r.metadata.namespace);
+    expect([...new Set(creatingWorkflows)]).toEqual(["pipeline"]);
   });
 
   test("passes the estate-wide Kubernetes rules, the WorkflowTemplate's steps included", () => {
@@ -389,15 +453,27 @@ describe("Argo component (under mocks)", () => {
     expectKubernetesChildrenOf(build, component);
   });
 
-  test("both namespaces start closed and carry their own policies", () => {
+  test("the pipeline namespace starts closed; Argo's pods and the steps each carry their own policies", () => {
     const policies = byType(build, NETPOL).map((r) => r.inputs as Json);
     const names = (ns: string) =>
       policies
         .filter((p) => p.metadata.namespace === ns)
         .map((p) => p.metadata.name)
         .sort();
-    expect(names("argo")).toEqual(["allow-dns", "argo-server", "argo-workflow-controller", "default-deny"]);
-    expect(names("pipeline")).toEqual(["allow-dns", "default-deny", "ingest-downloads", "workflow-steps"]);
+    expect(names("pipeline")).toEqual([
+      "allow-dns",
+      "argo-server",
+      "argo-workflow-controller",
+      "default-deny",
+      "ingest-downloads",
+      "workflow-steps",
+    ]);
+    expect(policies.map((p) => p.metadata.namespace)).not.toContain("argo");
+    // The steps' egress is not the server's or the controller's: only pods of a workflow are selected.
+    const steps = policies.find((p) => p.metadata.name === "workflow-steps");
+    expect(steps.spec.podSelector).toEqual({
+      matchExpressions: [{ key: WORKFLOW_POD_LABEL, operator: "Exists" }],
+    });
     const s3 = one(build, SECRET, "argo-s3-credentials");
     expect((s3.inputs.metadata as Json).namespace).toBe("pipeline");
     expect(s3.secretPaths).toContain("stringData");
@@ -405,7 +481,7 @@ describe("Argo component (under mocks)", () => {
 
   test("exposes the server for the ingress", () => {
     expect(out).toEqual({
-      ui: { namespace: "argo", name: "argo-workflows-server", port: 2746 },
+      ui: { namespace: "pipeline", name: "argo-workflows-server", port: 2746 },
       template: "training-pipeline",
       account: WORKFLOW_SERVICE_ACCOUNT,
     });

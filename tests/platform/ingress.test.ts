@@ -41,7 +41,11 @@ const ROUTES: IngressRoute[] = [
   },
   { name: "mlflow", service: { namespace: "mlflow", name: "mlflow", port: 5000 }, auth: "basic" },
   { name: "ray", service: { namespace: "ray", name: "ssept-head-svc", port: 8265 }, auth: "basic" },
-  { name: "argo", service: { namespace: "argo", name: "argo-workflows-server", port: 2746 }, auth: "basic" },
+  {
+    name: "argo",
+    service: { namespace: "pipeline", name: "argo-workflows-server", port: 2746 },
+    auth: "basic",
+  },
   { name: "gateway", service: { namespace: "serving", name: "gateway", port: 8080 }, auth: "public" },
 ];
 

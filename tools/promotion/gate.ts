@@ -1,16 +1,22 @@
 import { Prometheus } from "./prometheus";
 
 /**
- * The canary gate: canary against stable over the soak window, from the gateway's and the
- * simulator's metrics (model-server/README.md). Every series carries `track` = stable | canary.
+ * The canary gate: canary against stable over the soak window, from the gateway's metrics
+ * (model-server/gateway/src/metrics.ts, named in model-server/README.md). Every series below
+ * carries `track` = stable | canary. The gateway answers a failed or slow model with a popularity
+ * fallback rather than a 5xx, so a track's errors are its fallbacks.
  */
 export const METRICS = {
-  requests: "ssept_gateway_requests_total",
+  /** Recommendation lists served, by track and source (model | fallback). */
+  served: "ssept_gateway_recommendations_total",
+  /** Popularity fallbacks by track and reason: the model's failures. */
+  fallbacks: "ssept_gateway_fallbacks_total",
   latencyBucket: "ssept_gateway_request_duration_seconds_bucket",
-  /** Recommendations the simulator scored against what the user did next, and the hits among them. */
-  scored: "ssept_online_recommendations_scored_total",
-  hits: "ssept_online_hits_at_10_total",
+  /** view/click events of users with a remembered top-10, and those whose item was in it. */
+  scored: "ssept_gateway_online_hit_checks_total",
+  hits: "ssept_gateway_online_hits_total",
 } as const;
+export const RECOMMEND_ROUTE = "/v1/recommendations";
 
 export const TRACKS = ["stable", "canary"] as const;
 export type Track = (typeof TRACKS)[number];
@@ -59,11 +65,11 @@ export function gateQueries(
 ): Record<keyof Omit<TrackStats, "errorRatio" | "hr10">, string> {
   const w = `[${windowMinutes}m]`;
   return {
-    samples: `min by (track) (count_over_time(${METRICS.requests}${w}))`,
-    coveredMinutes: `min by (track) ((time() - min_over_time(timestamp(${METRICS.requests})[${windowMinutes}m:1m])) / 60)`,
-    requests: `sum by (track) (increase(${METRICS.requests}${w}))`,
-    errors: `sum by (track) (increase(${METRICS.requests}{code=~"5.."}${w}))`,
-    p95Ms: `1000 * histogram_quantile(0.95, sum by (track, le) (rate(${METRICS.latencyBucket}${w})))`,
+    samples: `min by (track) (count_over_time(${METRICS.served}${w}))`,
+    coveredMinutes: `min by (track) ((time() - min_over_time(timestamp(${METRICS.served})[${windowMinutes}m:1m])) / 60)`,
+    requests: `sum by (track) (increase(${METRICS.served}${w}))`,
+    errors: `sum by (track) (increase(${METRICS.fallbacks}${w}))`,
+    p95Ms: `1000 * histogram_quantile(0.95, sum by (track, le) (rate(${METRICS.latencyBucket}{route="${RECOMMEND_ROUTE}"}${w})))`,
     scored: `sum by (track) (increase(${METRICS.scored}${w}))`,
     hits: `sum by (track) (increase(${METRICS.hits}${w}))`,
   };
@@ -85,7 +91,7 @@ export async function readStats(
     }
   }
   for (const s of Object.values(stats)) {
-    // No 5xx series in the window means no errors, not missing data.
+    // No fallback series in the window means no errors, not missing data.
     if (s.requests !== undefined) s.errors ??= 0;
     if (s.requests) s.errorRatio = (s.errors ?? 0) / s.requests;
     if (s.scored) s.hr10 = (s.hits ?? 0) / s.scored;
@@ -151,7 +157,7 @@ export function decide(
   const stable = stats.stable!;
   const bad: string[] = [];
   if (canary.errorRatio > t.maxErrorRatio)
-    bad.push(`canary error ratio ${fmt(canary.errorRatio)} above ${t.maxErrorRatio}`);
+    bad.push(`canary error (fallback) ratio ${fmt(canary.errorRatio)} above ${t.maxErrorRatio}`);
   if (canary.p95Ms > t.p95SloMs)
     bad.push(`canary p95 ${fmt(canary.p95Ms, 1)} ms above the SLO ${t.p95SloMs} ms`);
   if (canary.p95Ms > stable.p95Ms * t.maxLatencyRatio)
@@ -162,7 +168,7 @@ export function decide(
     bad.push(`canary HR@10 ${fmt(canary.hr10)} more than ${t.maxHrDrop} below stable's ${fmt(stable.hr10)}`);
   if (bad.length > 0) return result("rollback", bad);
   return result("promote", [
-    `canary HR@10 ${fmt(canary.hr10)} vs stable ${fmt(stable.hr10)}, p95 ${fmt(canary.p95Ms, 1)} vs ${fmt(stable.p95Ms, 1)} ms, error ratio ${fmt(canary.errorRatio)}`,
+    `canary HR@10 ${fmt(canary.hr10)} vs stable ${fmt(stable.hr10)}, p95 ${fmt(canary.p95Ms, 1)} vs ${fmt(stable.p95Ms, 1)} ms, error (fallback) ratio ${fmt(canary.errorRatio)}`,
   ]);
 }
 
@@ -171,11 +177,11 @@ export function gateSummary(r: GateResult, versions: { stable?: string; canary?:
   const rows: [string, (s: TrackStats) => string][] = [
     ["samples (min per series)", (s) => fmt(s.samples)],
     ["minutes in window", (s) => fmt(s.coveredMinutes, 1)],
-    ["requests", (s) => fmt(s.requests, 0)],
-    ["5xx", (s) => fmt(s.errors, 0)],
+    ["recommendations served", (s) => fmt(s.requests, 0)],
+    ["model errors (fallbacks)", (s) => fmt(s.errors, 0)],
     ["error ratio", (s) => fmt(s.errorRatio)],
     ["p95 latency (ms)", (s) => fmt(s.p95Ms, 1)],
-    ["scored recommendations", (s) => fmt(s.scored, 0)],
+    ["hit checks (events after a top-10)", (s) => fmt(s.scored, 0)],
     ["online HR@10", (s) => fmt(s.hr10)],
   ];
   const cell = (track: Track, f: (s: TrackStats) => string) => (r.stats[track] ? f(r.stats[track]!) : "—");

@@ -173,8 +173,8 @@ class DeviceBatcher:
         self.sse_user_keep, self.sse_item_keep = sse_user_keep, sse_item_keep
         self.device = torch.device(device)
         # Row u: user u's last maxlen + 1 training items; inputs are [:-1], targets [1:].
-        self.windows = right_aligned(split.train, maxlen + 1, self.device)
-        lengths = np.fromiter((len(s) for s in split.train), dtype=np.int64, count=len(split.train))
+        lengths, items = split.flat_train()
+        self.windows = torch.from_numpy(right_aligned_flat(lengths, items, maxlen + 1)).to(self.device)
         self.users = torch.from_numpy(np.flatnonzero(lengths > 1)).to(self.device)
         if len(self.users) == 0:
             raise ValueError("no user has at least 2 training events; nothing to train on")
@@ -183,7 +183,8 @@ class DeviceBatcher:
         self.samples_per_epoch = max(split.num_users, len(self.users)) if samples_per_epoch is None else samples_per_epoch
         if self.samples_per_epoch < 1:
             raise ValueError(f"samples_per_epoch must be >= 1, got {self.samples_per_epoch}")
-        self.negatives = UntouchedItems(split.train, split.num_items, self.device)
+        owners = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+        self.negatives = UntouchedItems.from_arrays(owners, items, len(lengths), split.num_items, self.device)
         self.negatives.require_candidates(self.users, "training")
 
     def batches_per_epoch(self, world_size: int = 1) -> int:

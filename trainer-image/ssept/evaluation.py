@@ -14,7 +14,7 @@ from typing import Literal, Protocol
 import numpy as np
 import torch
 
-from ssept.batching import UntouchedItems, flatten, right_aligned_flat
+from ssept.batching import UntouchedItems, right_aligned_flat
 from ssept.metrics import hit_rate_at_k, ndcg_at_k, ranks_from_scores
 from ssept.split import LeaveOneOutSplit
 
@@ -35,7 +35,7 @@ class EvalCases:
 def eval_cases(split: LeaveOneOutSplit, stage: Stage, maxlen: int, device: torch.device | str = "cpu") -> EvalCases:
     """Validation: train -> valid item. Test: train + valid -> test item. Users with an empty
     training sequence or no held-out item are skipped, as in the reference code."""
-    lengths, items = flatten(split.train)
+    lengths, items = split.flat_train()
     targets = np.asarray(split.valid if stage == "valid" else split.test, dtype=np.int64)
     users = np.flatnonzero((targets > 0) & (lengths > 0))
     if not len(users):
@@ -51,7 +51,7 @@ def eval_cases(split: LeaveOneOutSplit, stage: Stage, maxlen: int, device: torch
 
 def history_arrays(split: LeaveOneOutSplit) -> tuple[np.ndarray, np.ndarray]:
     """(user, item) pairs of every user's whole history: training, validation and test items."""
-    lengths, items = flatten(split.train)
+    lengths, items = split.flat_train()
     held = [np.flatnonzero(np.asarray(a) > 0) for a in (split.valid, split.test)]
     users = np.concatenate([np.repeat(np.arange(len(lengths)), lengths), *held])
     return users, np.concatenate([items, np.asarray(split.valid)[held[0]], np.asarray(split.test)[held[1]]])

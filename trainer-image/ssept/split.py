@@ -3,7 +3,8 @@ users with fewer than 3 events train only."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import chain
 
 import numpy as np
 
@@ -19,6 +20,16 @@ class LeaveOneOutSplit:
     test: np.ndarray
     num_users: int
     num_items: int
+    _flat: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
+
+    def flat_train(self) -> tuple[np.ndarray, np.ndarray]:
+        """(lengths [num_users + 1], items) of the training sequences concatenated, computed once
+        (the sampler, the batches and the evaluation all start from it)."""
+        if self._flat is None:
+            lengths = np.fromiter((len(s) for s in self.train), dtype=np.int64, count=len(self.train))
+            items = np.fromiter(chain.from_iterable(self.train), dtype=np.int64, count=int(lengths.sum()))
+            self._flat = (lengths, items)
+        return self._flat
 
     def history(self, user: int) -> list[int]:
         extra = [int(x) for x in (self.valid[user], self.test[user]) if x]
@@ -91,5 +102,7 @@ def leave_one_out_flat(lengths: np.ndarray, items: np.ndarray, num_items: int) -
     keep = np.ones(len(items), dtype=bool)
     keep[ends[held] - 2] = False
     keep[ends[held] - 1] = False
-    pieces = np.split(items[keep], np.cumsum(train_lengths)[:-1])
-    return LeaveOneOutSplit([[]] + [p.tolist() for p in pieces], valid, test, num_users, num_items)
+    train_items = items[keep]
+    pieces = np.split(train_items, np.cumsum(train_lengths)[:-1])
+    flat = (np.concatenate([[0], train_lengths]).astype(np.int64), train_items.astype(np.int64))
+    return LeaveOneOutSplit([[]] + [p.tolist() for p in pieces], valid, test, num_users, num_items, _flat=flat)

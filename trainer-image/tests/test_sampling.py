@@ -131,3 +131,13 @@ def test_eval_cases_and_history_arrays_match_their_per_user_definitions():
     users, items = history_arrays(split)
     pairs = sorted(zip(users.tolist(), items.tolist()))
     assert pairs == sorted((u, i) for u in range(1, 31) for i in split.history(u))
+
+
+def test_flat_train_is_the_concatenated_training_sequences():
+    sequences = _random_histories(20, 12, seed=8)
+    split = leave_one_out(sequences, 12)
+    lengths, items = split.flat_train()
+    assert lengths.tolist() == [len(s) for s in split.train]
+    assert items.tolist() == [i for s in split.train for i in s]
+    flat_split = leave_one_out_flat(np.array([len(s) for s in sequences[1:]]), np.array([i for s in sequences[1:] for i in s]), 12)
+    assert [a.tolist() for a in flat_split.flat_train()] == [lengths.tolist(), items.tolist()]

@@ -3,7 +3,8 @@
 - Input at each position: [item embedding * sqrt(d_item) ; user embedding * sqrt(d_user)]
   plus a learned positional embedding over the (right-aligned) positions 0..maxlen-1.
 - Blocks as in SASRec: Q = LN(x); attention over K = V = x with a causal + key-padding mask,
-  Q/K/V projections with bias and no output projection; residual onto Q; point-wise FFN
+  Q/K/V projections with bias and no output projection (optional, off as in the reference);
+  residual onto Q; point-wise FFN
   (two linear layers, ReLU) with its residual onto LN of its input; padding positions zeroed
   after each block; a final LN. Dropout on the embeddings, the attention weights and the FFN.
 - Output: position t scores item i by <h_t, [e_i ; u * sqrt(d_user)]>. The user half adds the

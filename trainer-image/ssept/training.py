@@ -260,7 +260,7 @@ class Trainer:
     def load_state_dict(self, state: dict) -> None:
         if state.get("format") != STATE_FORMAT:
             raise ValueError(f"checkpoint format {state.get('format')!r} is not {STATE_FORMAT}")
-        if state["model_config"] != self.model_config.to_dict():
+        if ModelConfig.from_dict(state["model_config"]).to_dict() != self.model_config.to_dict():
             raise ValueError(
                 f"checkpoint was written for model config {state['model_config']}, not {self.model_config.to_dict()}"
             )

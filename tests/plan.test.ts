@@ -96,12 +96,12 @@ describe("GPU nodes in the plan", () => {
     const production = path.join(tmp, "gpu-production");
     await writePlan({ stack: "production", out: production, now: new Date("2027-01-04T15:00:00Z") });
     expect(fs.readFileSync(path.join(production, "plan.md"), "utf8")).toMatch(
-      /\| ssept-production-gpu-w0-0 \| CHI@UC \| gpu \| CC-Ubuntu24\.04-CUDA \| baremetal \| [0-9a-f-]{36} \|/,
+      /\| ssept-production-gpu-w20270104t1400-0 \| CHI@UC \| gpu \| CC-Ubuntu24\.04-CUDA \| baremetal \| [0-9a-f-]{36} \|/,
     );
     const staging = path.join(tmp, "gpu-staging");
     await writePlan({ stack: "staging", out: staging, now: new Date("2027-01-05T15:00:00Z") });
     expect(fs.readFileSync(path.join(staging, "plan.md"), "utf8")).toMatch(
-      /\| ssept-staging-gpu-w0-0 \| KVM@TACC \| gpu \| CC-Ubuntu24\.04-CUDA \| reservation:[0-9a-f-]{36} \| - \|/,
+      /\| ssept-staging-gpu-w20270105t1400-0 \| KVM@TACC \| gpu \| CC-Ubuntu24\.04-CUDA \| reservation:[0-9a-f-]{36} \| - \|/,
     );
   });
 });

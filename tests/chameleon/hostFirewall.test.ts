@@ -19,7 +19,7 @@ const SITE: SecurityRulesInput = {
   environment: "production",
   adminCidrs: ["129.114.0.0/16", "198.51.100.7/32"],
   subnetCidr: "192.168.60.0/24",
-  peerAddresses: ["129.114.20.30", "129.114.20.1"],
+  peerAddresses: ["192.5.87.20", "192.5.87.1"],
   openHttp: true,
   servesIngress: true,
 };
@@ -187,6 +187,89 @@ describe("host firewall against the real nft", () => {
     } finally {
       fs.rmSync(path.dirname(file), { recursive: true, force: true });
     }
+  });
+});
+
+describe("host firewall in a network namespace, probed over a veth pair", () => {
+  const problem = nftProblem();
+  /** Loads the ruleset into a namespace standing for the node; which TCP connections it answers. */
+  const probe = (ruleset: string, probes: [string, number][]): Record<string, boolean> => {
+    if (problem) throw new Error(problem);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "host-firewall-netns-"));
+    try {
+      fs.writeFileSync(path.join(dir, "ruleset.nft"), ruleset);
+      fs.writeFileSync(path.join(dir, "probes.json"), JSON.stringify(probes));
+      const result = run("bash", [
+        path.join(__dirname, "firewall-netns.sh"),
+        path.join(dir, "ruleset.nft"),
+        path.join(dir, "probes.json"),
+      ]);
+      if (result.status !== 0) {
+        throw new Error(`firewall-netns.sh failed (needs root and ip netns): ${result.stderr}`);
+      }
+      return JSON.parse(result.stdout) as Record<string, boolean>;
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  };
+
+  test("without the firewall every probe is answered (the probes can tell open from dropped)", () => {
+    const open = probe("table inet ssept_nothing { }\n", [
+      ["203.0.113.9", 22],
+      ["203.0.113.9", 10250],
+    ]);
+    expect(open).toEqual({ "203.0.113.9 22": true, "203.0.113.9 10250": true, outbound: true });
+  });
+
+  test("a node answers exactly what the table opens to each source, and its own connections get replies", () => {
+    expect(
+      probe(NODES, [
+        ["129.114.1.5", 22],
+        ["129.114.1.5", 6443],
+        ["129.114.1.5", 10250],
+        ["198.51.100.7", 22],
+        ["198.51.100.8", 22],
+        ["192.5.87.20", 6443],
+        ["192.5.87.20", 10250],
+        ["192.5.87.20", 22],
+        ["192.168.60.20", 8080],
+        ["10.42.1.7", 8080],
+        ["10.43.0.10", 8080],
+        ["203.0.113.9", 22],
+        ["203.0.113.9", 443],
+        ["203.0.113.9", 80],
+      ]),
+    ).toEqual({
+      // SSH and the API from the admin networks, nothing else from them.
+      "129.114.1.5 22": true,
+      "129.114.1.5 6443": true,
+      "129.114.1.5 10250": false,
+      "198.51.100.7 22": true,
+      "198.51.100.8 22": false,
+      // The k3s ports from a cross-site peer, not SSH.
+      "192.5.87.20 6443": true,
+      "192.5.87.20 10250": true,
+      "192.5.87.20 22": false,
+      // Everything from the subnet, the pods and the services.
+      "192.168.60.20 8080": true,
+      "10.42.1.7 8080": true,
+      "10.43.0.10 8080": true,
+      // Nothing from anywhere else, the web ports included (they belong to the ingress node).
+      "203.0.113.9 22": false,
+      "203.0.113.9 443": false,
+      "203.0.113.9 80": false,
+      outbound: true,
+    });
+  });
+
+  test("the ingress node also answers HTTPS (and HTTP for ACME) from anywhere", () => {
+    expect(
+      probe(INGRESS, [
+        ["203.0.113.9", 443],
+        ["203.0.113.9", 80],
+        ["203.0.113.9", 22],
+      ]),
+    ).toEqual({ "203.0.113.9 443": true, "203.0.113.9 80": true, "203.0.113.9 22": false, outbound: true });
   });
 });
 

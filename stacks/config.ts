@@ -129,7 +129,15 @@ export interface PlatformConfig {
     p95SloMs: number;
     triton: ResourceSpec;
     gateway: ResourceSpec;
+    /** The served model is `ssept-<dataset>`; its online features are at `<dataset>/<featuresVersion>`. */
+    dataset: string;
+    featuresVersion: string;
+    maxlen: number;
+    maxReplicas: number;
+    redis: ResourceSpec;
+    redisStorageGi: number;
   };
+  simulator: { replicas: number; usersPerSecond: number; thinkTimeMs: number; sessionLength: number };
   monitoring: { retention: string; storageGi: number };
   mlflow: { backupSchedule: string; postgresStorageGi: number; server: ResourceSpec; postgres: ResourceSpec };
   ray: {
@@ -348,6 +356,12 @@ export function loadConfig(raw: Record<string, string>, options: LoadOptions = {
       "enableServing to be true too: the simulator sends requests to the gateway",
     );
   }
+  if (v.enableServing && v.stableModelVersion === undefined) {
+    require("stableModelVersion", "when enableServing is true: the version the stable track serves");
+  }
+  if (v.servingReplicas > v.tritonMaxReplicas) {
+    fail("servingReplicas", v.servingReplicas, `at most tritonMaxReplicas (${v.tritonMaxReplicas})`);
+  }
   if (v.rayCpuWorkersMin > v.rayCpuWorkersMax) {
     fail("rayCpuWorkersMin", v.rayCpuWorkersMin, `at most rayCpuWorkersMax (${v.rayCpuWorkersMax})`);
   }
@@ -386,6 +400,18 @@ export function loadConfig(raw: Record<string, string>, options: LoadOptions = {
       p95SloMs: v.inferenceP95SloMs,
       triton: parseResources(v.tritonResources),
       gateway: parseResources(v.gatewayResources),
+      dataset: v.servingDataset,
+      featuresVersion: v.onlineFeaturesVersion,
+      maxlen: v.servingMaxlen,
+      maxReplicas: v.tritonMaxReplicas,
+      redis: parseResources(v.redisResources),
+      redisStorageGi: v.redisStorageGi,
+    },
+    simulator: {
+      replicas: v.simulatorReplicas,
+      usersPerSecond: v.simulatorUsersPerSecond,
+      thinkTimeMs: v.simulatorThinkTimeMs,
+      sessionLength: v.simulatorSessionLength,
     },
     monitoring: { retention: v.prometheusRetention, storageGi: v.prometheusStorageGi },
     mlflow: {
@@ -448,6 +474,7 @@ const RESOURCE_KEYS = [
   "rayGpuWorkerResources",
   "tritonResources",
   "gatewayResources",
+  "redisResources",
 ] as const satisfies readonly ConfigKey[];
 
 /** Keys every stack must set (besides those the rules above require). */

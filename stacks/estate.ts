@@ -15,6 +15,10 @@ import { LeaseEnd } from "../components/platform/leaseMetrics";
 import { Mlflow } from "../components/platform/mlflow";
 import { Monitoring } from "../components/platform/monitoring";
 import { Ray } from "../components/platform/ray";
+import { Serving } from "../components/app/serving";
+import { Simulator } from "../components/app/simulator";
+import { DATA_VOLUME_NODE_LABEL } from "../components/chameleon/nodeScheduling";
+import { NAMESPACES } from "../components/platform/context";
 import { ChameleonCluster, PlatformConfig } from "./config";
 import { StackOutputs } from "./outputs";
 
@@ -26,6 +30,8 @@ interface ClusterLayer {
   /** Stands for the cluster's Traefik and its CRDs; absent for an existing cluster, which has them. */
   traefik?: pulumi.Resource;
   gpu: boolean;
+  /** GPU nodes exist now (inside a GPU window), so a GPU pod can be scheduled. */
+  gpuNow: boolean;
   s3: S3Access;
   /** The base of the UI hostnames: the configured domain, or `<ingress ip>.sslip.io`. */
   baseDomain: pulumi.Input<string>;
@@ -128,6 +134,17 @@ function platformLayer(config: PlatformConfig, layer: ClusterLayer): StackOutput
     routes.push({ name: "argo", service: argo.ui, auth: "basic", backend: argo.uiBackend });
   }
 
+  if (config.features.serving) {
+    const serving = servingLayer(config, layer, access.provider, gpuSupport, monitoring);
+    routes.push({
+      name: "gateway",
+      service: serving.gateway,
+      auth: "public",
+      backend: serving.gatewayBackend,
+    });
+    outputs.modelVersions = serving.modelVersions;
+  }
+
   if (routes.length > 0) {
     const ingress = new Ingress(
       "ssept",
@@ -142,6 +159,80 @@ function platformLayer(config: PlatformConfig, layer: ClusterLayer): StackOutput
     outputs.uiCredentials = { grafana: grafanaLogin, basicAuth: ingress.basicAuth };
   }
   return outputs;
+}
+
+/** Triton, the gateway and Redis, and the simulator that drives them (enableSimulator). */
+function servingLayer(
+  config: PlatformConfig,
+  layer: ClusterLayer,
+  provider: ClusterAccess["provider"],
+  gpuSupport: GpuSupport | undefined,
+  monitoring: Monitoring | undefined,
+): Serving {
+  const s = config.serving;
+  if (config.models.stable === undefined) {
+    throw new Error("enableServing needs stableModelVersion (validated in stacks/config.ts)");
+  }
+  const s3 = { ...layer.s3, endpoint: config.objectStore.endpoint };
+  const gpu = layer.gpuNow && gpuSupport !== undefined;
+  const serving = new Serving(
+    "ssept-serving",
+    {
+      provider,
+      s3,
+      buckets: config.buckets,
+      images: {
+        triton: config.images.triton,
+        gateway: config.images.gateway,
+        modelFetch: config.images.trainer,
+      },
+      model: {
+        name: `ssept-${s.dataset}`,
+        maxlen: s.maxlen,
+        stableVersion: Number(config.models.stable),
+        canaryVersion: config.models.canary === undefined ? undefined : Number(config.models.canary),
+      },
+      canaryWeightPercent: s.canaryWeight,
+      gpu,
+      triton: { resources: s.triton, replicas: { min: s.replicas, max: s.maxReplicas } },
+      gateway: { resources: s.gateway, replicas: s.gatewayReplicas, inferenceTimeoutMs: s.p95SloMs },
+      redis: {
+        resources: s.redis,
+        storageGi: s.redisStorageGi,
+        nodeSelector:
+          config.cluster.mode === "chameleon"
+            ? { [DATA_VOLUME_NODE_LABEL.key]: DATA_VOLUME_NODE_LABEL.value }
+            : undefined,
+      },
+      features: { dataset: s.dataset, version: s.featuresVersion },
+      simulatorNamespace: config.features.simulator ? NAMESPACES.simulator : undefined,
+      monitoring: config.features.monitoring,
+      monitoringCrds: monitoring,
+      dependsOn: gpu && gpuSupport ? [gpuSupport] : [],
+    },
+    { dependsOn: layer.ready },
+  );
+  if (config.features.simulator) {
+    new Simulator(
+      "ssept-simulator",
+      {
+        provider,
+        s3,
+        buckets: config.buckets,
+        image: config.images.simulator,
+        replicas: config.simulator.replicas,
+        dataPrefix: `${s.dataset}/${s.featuresVersion}`,
+        usersPerSecond: config.simulator.usersPerSecond,
+        thinkTimeMs: config.simulator.thinkTimeMs,
+        sessionLength: config.simulator.sessionLength,
+        gateway: { url: serving.gatewayInternalUrl, namespace: serving.namespace },
+        monitoring: config.features.monitoring,
+        monitoringCrds: monitoring,
+      },
+      { dependsOn: layer.ready },
+    );
+  }
+  return serving;
 }
 
 function chameleonLayer(config: PlatformConfig, c: ChameleonCluster): ClusterLayer {
@@ -189,6 +280,7 @@ function chameleonLayer(config: PlatformConfig, c: ChameleonCluster): ClusterLay
     ready: cluster.installs,
     traefik: cluster.traefik,
     gpu: c.gpu.nodeCount > 0,
+    gpuNow: c.gpu.nodeCount > 0 && c.gpu.activeWindow !== undefined,
     s3: storage.s3,
     baseDomain: network.floatingIps.ingress.address.apply((ip) => baseDomainOf(config.ingress.domain, ip)),
     leaseEnds: reservations.leaseEnds,
@@ -212,6 +304,7 @@ function existingLayer(config: PlatformConfig): ClusterLayer {
     kubeconfig: config.cluster.kubeconfig,
     ready: [],
     gpu: false,
+    gpuNow: false,
     baseDomain: baseDomainOf(config.ingress.domain, ""),
     s3: { endpoint: config.objectStore.endpoint, ...config.objectStore.credentials },
     outputs: { kubeconfig: config.cluster.kubeconfig },

@@ -53,8 +53,35 @@ export const METRIC_CATALOG: Readonly<Record<string, readonly string[]>> = {
     "pg_stat_database_xact_rollback",
     "pg_database_size_bytes",
   ],
-  // The inference gateway (model-server/): a request counter labelled `code` and a latency histogram.
-  gateway: ["ssept_gateway_requests_total", "ssept_gateway_request_duration_seconds_bucket"],
+  // The inference gateway (model-server/gateway/src/metrics.ts, names in model-server/README.md).
+  gateway: [
+    "ssept_gateway_requests_total",
+    "ssept_gateway_request_duration_seconds_bucket",
+    "ssept_gateway_recommendations_total",
+    "ssept_gateway_fallbacks_total",
+    "ssept_gateway_events_total",
+    "ssept_gateway_online_hits_total",
+    "ssept_gateway_online_hit_checks_total",
+    "ssept_gateway_catalogue_coverage",
+    "ssept_gateway_active_users",
+    "ssept_gateway_circuit_state",
+    "ssept_gateway_model_version_info",
+    "ssept_gateway_recommended_item_popularity_bucket",
+    "ssept_gateway_top_item_events",
+  ],
+  // The user simulator (model-server/simulator).
+  simulator: ["ssept_simulator_sessions_total", "ssept_simulator_session_length_events_bucket"],
+  // Triton Inference Server's metrics endpoint (:8002), docs/user_guide/metrics.md.
+  triton: [
+    "nv_inference_request_success",
+    "nv_inference_request_failure",
+    "nv_inference_count",
+    "nv_inference_exec_count",
+    "nv_inference_request_duration_us",
+    "nv_inference_queue_duration_us",
+    "nv_inference_compute_infer_duration_us",
+    "nv_gpu_utilization",
+  ],
   "gpu-lease-metrics": [LEASE_END_METRIC, VM_LEASE_END_METRIC],
 };
 

@@ -69,6 +69,7 @@ describe("alert rule manifests", () => {
         "PersistentVolumeAlmostFull",
         "PostgresAbsent",
         "PostgresDown",
+        "RecommendationFallbackRatioHigh",
         "TrainingJobFailed",
         "TrainingWorkflowFailed",
         "VmLeaseEndingSoon",

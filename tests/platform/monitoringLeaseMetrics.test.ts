@@ -2,6 +2,7 @@ import { spawnSync } from "child_process";
 import { ServiceMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor";
 import {
   LEASE_END_METRIC,
+  VM_LEASE_END_METRIC,
   LEASE_METRICS_IMAGE,
   LEASE_METRICS_NGINX_CONF,
   LEASE_METRICS_PORT,
@@ -140,5 +141,39 @@ describe("the lease exporter's pod", () => {
       }).validate(),
     ).not.toThrow();
     expect(spec.endpoints).toEqual([{ port: "metrics", path: "/metrics", interval: "60s" }]);
+  });
+});
+
+describe("the VM lease's end", () => {
+  const leases = [
+    { name: "production-gpu-20270104t1400", site: "chi-uc", end: "2027-01-04 18:00", kind: "gpu" as const },
+    { name: "production-vm", site: "kvm-tacc", end: "2026-12-03 12:00", kind: "vm" as const },
+  ];
+
+  test("is its own gauge family, so its alert can warn days ahead instead of hours", () => {
+    const lines = renderLeaseMetrics(leases).trimEnd().split("\n");
+    expect(lines).toEqual([
+      `# HELP ${LEASE_END_METRIC} End of a Chameleon GPU lease, as Unix time in seconds.`,
+      `# TYPE ${LEASE_END_METRIC} gauge`,
+      `${LEASE_END_METRIC}{lease="production-gpu-20270104t1400",site="chi-uc"} ${Date.parse("2027-01-04T18:00:00Z") / 1000}`,
+      `# HELP ${VM_LEASE_END_METRIC} End of the Chameleon lease the k3s VMs run on, as Unix time in seconds.`,
+      `# TYPE ${VM_LEASE_END_METRIC} gauge`,
+      `${VM_LEASE_END_METRIC}{lease="production-vm",site="kvm-tacc"} ${Date.parse("2026-12-03T12:00:00Z") / 1000}`,
+    ]);
+  });
+
+  test("promtool accepts both families together", () => {
+    const check = spawnSync("promtool", ["check", "metrics"], {
+      input: renderLeaseMetrics(leases),
+      encoding: "utf8",
+    });
+    if (check.error) throw new Error("promtool is not installed: apt-get install -y prometheus");
+    expect([check.status, check.stdout + check.stderr]).toEqual([0, ""]);
+  });
+
+  test("an unknown kind is refused, naming the lease", () => {
+    expect(() => renderLeaseMetrics([{ ...leases[1], kind: "bare-metal" as unknown as "vm" }])).toThrow(
+      "lease end production-vm: kind must be gpu or vm",
+    );
   });
 });

@@ -16,6 +16,8 @@ import {
 } from "../harness";
 import { checkKubernetes, secretSources } from "../k8sValidation";
 import { KEYS } from "../../stacks/configSchema";
+import { planMarkdown } from "../../tools/planMarkdown";
+import { planModel } from "../../tools/planModel";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = any;
@@ -48,6 +50,15 @@ describe("the production estate serves", () => {
       },
       secret: false,
     });
+  });
+
+  test("plan.md lists the gateway with its URL and the modelVersions output", () => {
+    const md = planMarkdown(planModel(b), { clock: PLAN_CLOCK });
+    const url = String(b.outputs.gatewayUrl.value);
+    expect(md).toContain(`| Inference gateway (recommendations API) | ${url} | Public API, no login |`);
+    const row = md.split("\n").find((l) => l.startsWith("| `modelVersions` |"))!;
+    expect(row).toContain('"stable":{"model":"ssept-ml-1m","version":1,"alias":"production"}');
+    expect(row).not.toContain("not built yet");
   });
 
   test("the gateway's route is public HTTPS to the gateway Service, and Traefik is admitted to its pods", () => {

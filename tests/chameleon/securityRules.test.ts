@@ -1,4 +1,3 @@
-import * as path from "path";
 import {
   canonicalCidr,
   checkPeers,
@@ -9,18 +8,12 @@ import {
   securityRules,
   SecurityRulesInput,
 } from "../../components/chameleon/securityRules";
-import { ChameleonCluster, loadConfig, PROJECT } from "../../stacks/config";
-import { KEYS } from "../../stacks/configSchema";
-import { PLAN_CLOCK, placeholderSecret, readStackFile, REPO_ROOT } from "../harness";
+import { ChameleonCluster } from "../../stacks/config";
+import { stackConfig } from "../harness";
 
 /** The rules input a stack's own config gives the compute site. */
 function inputOf(stack: "staging" | "production"): SecurityRulesInput {
-  const { config } = readStackFile(path.join(REPO_ROOT, `Pulumi.${stack}.yaml`));
-  for (const [k, spec] of Object.entries(KEYS)) {
-    if (spec.secret && config[`${PROJECT}:${k}`] === undefined)
-      config[`${PROJECT}:${k}`] = placeholderSecret(k);
-  }
-  const platform = loadConfig(config, { now: PLAN_CLOCK });
+  const platform = stackConfig(stack);
   const cluster = platform.cluster as ChameleonCluster;
   return {
     environment: platform.environment,

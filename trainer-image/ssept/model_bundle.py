@@ -59,7 +59,10 @@ def fetch_bundle(storage, models_bucket: str, ref: str, target: Path, tracking_u
         mlflow, _ = _import_mlflow()
         if tracking_uri:
             mlflow.set_tracking_uri(tracking_uri)
-        downloaded = Path(mlflow.artifacts.download_artifacts(artifact_uri=ref, dst_path=str(target)))
+        try:
+            downloaded = Path(mlflow.artifacts.download_artifacts(artifact_uri=ref, dst_path=str(target)))
+        except mlflow.exceptions.MlflowException as exc:  # unknown model, alias, version or run
+            raise ValueError(f"--model {ref}: {exc.message}") from exc
         return bundle_directory(downloaded, ref)
     from ssept.storage import download_prefix
 

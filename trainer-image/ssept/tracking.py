@@ -6,6 +6,8 @@ Registered model name: `ssept-<dataset>`. Promotion is by alias: staging, canary
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from pathlib import Path
 from typing import Protocol
 
@@ -119,7 +121,9 @@ class MlflowTracker:
         return register_version(self.client, model_name, f"{run.info.artifact_uri}/{artifact_path}", self.run_id)
 
     def finish(self, status: str = "FINISHED") -> None:
-        self.client.set_terminated(self.run_id, status)
+        # MLflow prints "View run ... at: <url>" on stdout here; stdout carries the stage's JSON.
+        with contextlib.redirect_stdout(sys.stderr):
+            self.client.set_terminated(self.run_id, status)
 
 
 def register_version(client, model_name: str, source: str, run_id: str) -> str:  # type: ignore[no-untyped-def]

@@ -38,7 +38,9 @@ def start_tracker(job: TrainingJob, env: StageEnv, experiment: str | None) -> Tr
         name,
         job.run_name,
         tags={"dataset": job.dataset, "data_version": job.data_version, "git_commit": env.git_commit},
-        artifact_location=f"s3://{env.buckets.mlflow_artifacts}/{name}",
+        # Proxied by the tracking server (--serve-artifacts) into its artifacts bucket: clients need
+        # only the tracking URI, never the bucket's keys.
+        artifact_location=f"mlflow-artifacts:/{name}",
     )
     tracker.log_params(
         {"dataset": job.dataset, "data_version": job.data_version, "git_commit": env.git_commit, "mask_seen": job.mask_seen,

@@ -1,3 +1,4 @@
+import sys
 from dataclasses import asdict
 from types import SimpleNamespace
 
@@ -143,14 +144,9 @@ def test_search_space_covers_the_issue_parameters_and_translates_to_ray():
             assert 0 <= low < high and (name == "lr" or high <= 1)
 
 
-def test_ray_paths_fail_clearly_without_ray():
-    pytest.importorskip("torch")
-    try:
-        import ray  # noqa: F401
-    except ImportError:
-        from ssept.ray_train import require_ray
+def test_ray_paths_fail_clearly_without_ray(monkeypatch):
+    from ssept.ray_train import require_ray
 
-        with pytest.raises(RuntimeError, match="--ray-workers needs Ray"):
-            require_ray("--ray-workers")
-    else:
-        pytest.skip("ray is installed here")
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed: `import ray` raises ImportError
+    with pytest.raises(RuntimeError, match="--ray-workers needs Ray"):
+        require_ray("--ray-workers")

@@ -189,6 +189,7 @@ describe("Monitoring (production, GPU, leases)", () => {
         "ssept-gpu-node",
         "ssept-inference",
         "ssept-mlflow",
+        "ssept-serving",
         "ssept-storage",
         "ssept-training",
       ].sort(),

@@ -28,7 +28,12 @@ export function planMarkdown(plan: PlanModel, meta: { clock: Date }): string {
   if (plan.exposure.length === 0) {
     out.push("No security group in this estate (existing-cluster mode, or the network is not built).");
   } else {
-    out.push("Every rule of every security group. Anything not listed is closed.", "");
+    out.push(
+      "Every rule of every security group. Anything not listed is closed. At the bare-metal sites " +
+        "(CHI@TACC, CHI@UC), where Neutron does not enforce security groups, each node loads the same " +
+        "rules into its own nftables host firewall before k3s is installed.",
+      "",
+    );
     out.push(
       table(
         ["Network", "Security group", "Direction", "Protocol", "Ports", "From / to", "Why"],

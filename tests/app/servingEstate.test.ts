@@ -126,6 +126,9 @@ describe("serving config", () => {
       if (spec.secret && config[`${PROJECT}:${k}`] === undefined)
         config[`${PROJECT}:${k}`] = placeholderSecret(k);
     }
+    // What a user puts in place of the committed placeholder credential ids before `pulumi up`.
+    config[`${PROJECT}:kvmTaccCredentialId`] = "5d1c0b0e9a6f4c3b8e7d2a1f0c9b8a7d";
+    config[`${PROJECT}:chiTaccCredentialId`] = "7e2d1c0b9a8f4e3d8c7b6a5f4e3d2c1b";
     for (const [k, v] of Object.entries(changes)) {
       if (v === null) delete config[`${PROJECT}:${k}`];
       else config[`${PROJECT}:${k}`] = v;

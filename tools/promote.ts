@@ -148,7 +148,13 @@ export async function promote(
 
   if (args.command === "canary") {
     const staged = await registry.byAlias(model, "staging");
-    if (!staged) throw new PromotionError(`${model} has no 'staging' alias: run \`promote candidate\` first`);
+    if (!staged)
+      return {
+        decision: "none",
+        summary: `## Canary (${model}): none\n\n${model} has no 'staging' alias: no candidate passed staging (\`promote candidate\`).\n`,
+        outputs: { decision: "none", version: "" },
+        changedStackFile: false,
+      };
     if (staged.version === config.models.stable)
       return {
         decision: "none",
@@ -173,7 +179,13 @@ export async function promote(
   }
 
   const { stable, canary } = config.models;
-  if (!canary) throw new PromotionError(`${args.stack} has no canaryModelVersion: nothing to gate`);
+  if (!canary)
+    return {
+      decision: "none",
+      summary: `## Canary gate: none\n\n${args.stack} has no canaryModelVersion: nothing to gate.\n`,
+      outputs: { decision: "none", version: "" },
+      changedStackFile: false,
+    };
   const prometheusUrl = args.prometheus ?? env.PROMETHEUS_URL;
   if (!prometheusUrl) throw new UsageError("set PROMETHEUS_URL or pass --prometheus");
   const window = config.promotion.soakMinutes;
@@ -197,6 +209,9 @@ export async function promote(
     changed = write({ stableModelVersion: canary, canaryModelVersion: null });
   } else if (!args.dryRun && result.decision === "rollback") {
     await registry.deleteAlias(model, "canary");
+    // The rejected candidate must not come back as the next canary.
+    if ((await registry.byAlias(model, "staging"))?.version === canary)
+      await registry.deleteAlias(model, "staging");
     changed = write({ canaryModelVersion: null });
   }
   return {

@@ -134,6 +134,7 @@ test("a canary worse online is rolled back: alias removed, stable untouched", as
   const v2 = await registerVersion(mlflow.url, model, experimentId, 0.65);
   await registry.setAlias(model, "production", v1);
   await registry.setAlias(model, "canary", v2);
+  await registry.setAlias(model, "staging", v2);
   const file = path.join(dir, "Pulumi.production.yaml");
   fs.writeFileSync(
     file,
@@ -143,6 +144,7 @@ test("a canary worse online is rolled back: alias removed, stable untouched", as
   const gate = await run("gate", "production", model, ["--at", AT_BAD.toISOString()]);
   expect(gate.decision).toBe("rollback");
   expect(await registry.byAlias(model, "canary")).toBeNull();
+  expect(await registry.byAlias(model, "staging")).toBeNull();
   expect((await registry.byAlias(model, "production"))?.version).toBe(v1);
   expect(stackValue("production", "stableModelVersion")).toBe(v1);
   expect(stackValue("production", "canaryModelVersion")).toBeUndefined();
@@ -197,34 +199,42 @@ test("errors name what is wrong and exit non-zero", async () => {
     expect(log.mock.calls.at(-1)?.[0]).toMatch(/unknown command "ship"/);
     expect(await main(["gate"])).toBe(2);
     expect(log.mock.calls.at(-1)?.[0]).toMatch(/--stack is required/);
-    // A production stack without a canary: nothing to gate.
-    const file = path.join(dir, "Pulumi.production.yaml");
-    fs.writeFileSync(file, editStackFile(fs.readFileSync(file, "utf8"), { canaryModelVersion: null }));
+    const file = path.join(dir, "Pulumi.staging.yaml");
     expect(
       await main(
-        [
-          "gate",
-          "--stack",
-          "production",
-          "--stack-file",
-          file,
-          "--mlflow",
-          mlflow.url,
-          "--prometheus",
-          prom.url,
-        ],
+        ["candidate", "--stack", "staging", "--stack-file", file, "--mlflow", "http://127.0.0.1:1"],
         {},
       ),
     ).toBe(1);
-    expect(log.mock.calls.at(-1)?.[0]).toMatch(/production has no canaryModelVersion: nothing to gate/);
-    const { model } = await newModel(mlflow.url, "empty");
+    expect(log.mock.calls.at(-1)?.[0]).toMatch(
+      /^promote candidate: MLflow at http:\/\/127.0.0.1:1 did not answer/,
+    );
+    fs.appendFileSync(file, '  sse-pt-platform:promotionNdcgMargin: "2"\n');
     expect(
-      await main(["canary", "--stack", "production", "--model", model, "--mlflow", mlflow.url], {}),
+      await main(["candidate", "--stack", "staging", "--stack-file", file, "--mlflow", mlflow.url], {}),
     ).toBe(1);
-    expect(log.mock.calls.at(-1)?.[0]).toMatch(/has no 'staging' alias/);
+    expect(log.mock.calls.at(-1)?.[0]).toMatch(/sse-pt-platform:promotionNdcgMargin/);
   } finally {
     log.mockRestore();
   }
+});
+
+test("a gate with no canary is a no-op, not an error", async () => {
+  const file = path.join(dir, "Pulumi.production.yaml");
+  fs.writeFileSync(file, editStackFile(fs.readFileSync(file, "utf8"), { canaryModelVersion: null }));
+  const before = fs.readFileSync(file, "utf8");
+  const r = await run("gate", "production", "ssept-ml-1m");
+  expect(r.decision).toBe("none");
+  expect(r.summary).toMatch(/production has no canaryModelVersion: nothing to gate/);
+  expect(fs.readFileSync(file, "utf8")).toBe(before);
+});
+
+test("canary with no staged candidate is a no-op, not an error", async () => {
+  const { model } = await newModel(mlflow.url, "empty");
+  const r = await run("canary", "production", model);
+  expect(r.decision).toBe("none");
+  expect(r.summary).toMatch(/has no 'staging' alias/);
+  expect(r.changedStackFile).toBe(false);
 });
 
 test("the stack file edit keeps comments and other lines, and refuses odd values", () => {

@@ -56,7 +56,7 @@ export class MlflowRegistry {
   private async call<T>(
     method: "GET" | "POST" | "DELETE",
     endpoint: string,
-    params: Record<string, string | number>,
+    params: Record<string, unknown>,
     notFound?: RegExp,
   ): Promise<T | null> {
     const url = new URL(`${this.base}/api/2.0/mlflow/${endpoint}`);
@@ -132,6 +132,41 @@ export class MlflowRegistry {
 
   async deleteAlias(name: string, alias: string): Promise<void> {
     await this.call("DELETE", "registered-models/alias", { name, alias }, /alias \S+ not found/);
+  }
+
+  async experimentId(name: string): Promise<string | null> {
+    const r = await this.call<{ experiment: { experiment_id: string } }>(
+      "GET",
+      "experiments/get-by-name",
+      { experiment_name: name },
+      /Could not find experiment|does not exist/,
+    );
+    return r ? r.experiment.experiment_id : null;
+  }
+
+  /** The newest run of that name in the experiment, with its latest metric values. */
+  async runByName(
+    experimentId: string,
+    runName: string,
+  ): Promise<{ runId: string; status: string; metrics: Record<string, number> } | null> {
+    const r = await this.call<{
+      runs?: {
+        info: { run_id: string; status: string };
+        data?: { metrics?: { key: string; value: number }[] };
+      }[];
+    }>("POST", "runs/search", {
+      experiment_ids: [experimentId],
+      filter: `attributes.run_name = '${runName.replace(/'/g, "\\'")}'`,
+      order_by: ["attributes.start_time DESC"],
+      max_results: 1,
+    });
+    const run = r?.runs?.[0];
+    if (!run) return null;
+    return {
+      runId: run.info.run_id,
+      status: run.info.status,
+      metrics: Object.fromEntries((run.data?.metrics ?? []).map((m) => [m.key, Number(m.value)])),
+    };
   }
 
   /** A run's latest value of each metric. */

@@ -10,7 +10,7 @@ export function editStackFile(text: string, changes: Record<string, string | nul
   const configAt = lines.findIndex((l) => /^config:\s*$/.test(l));
   if (configAt < 0) throw new Error("stack file has no top-level `config:` block");
   for (const [key, value] of Object.entries(changes)) {
-    if (value !== null && !/^[\w.-]+$/.test(value))
+    if (value !== null && !/^[\w./:@-]+$/.test(value))
       throw new Error(`refusing to write ${key}=${JSON.stringify(value)}: not a plain scalar`);
     const prefix = `  ${PROJECT}:${key}:`;
     const at = lines.findIndex((l) => l.startsWith(prefix));

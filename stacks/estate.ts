@@ -32,6 +32,8 @@ interface ClusterLayer {
   gpu: boolean;
   /** GPU nodes exist now (inside a GPU window), so a GPU pod can be scheduled. */
   gpuNow: boolean;
+  /** How many GPU nodes a window brings. */
+  gpuNodes: number;
   s3: S3Access;
   /** The base of the UI hostnames: the configured domain, or `<ingress ip>.sslip.io`. */
   baseDomain: pulumi.Input<string>;
@@ -194,7 +196,13 @@ function servingLayer(
       },
       canaryWeightPercent: s.canaryWeight,
       gpu,
-      triton: { resources: s.triton, replicas: { min: s.replicas, max: s.maxReplicas } },
+      // One GPU per Triton pod, one GPU node per pod: on GPU the replicas cannot exceed the nodes.
+      triton: {
+        resources: s.triton,
+        replicas: gpu
+          ? { min: Math.min(s.replicas, layer.gpuNodes), max: Math.min(s.maxReplicas, layer.gpuNodes) }
+          : { min: s.replicas, max: s.maxReplicas },
+      },
       gateway: { resources: s.gateway, replicas: s.gatewayReplicas, inferenceTimeoutMs: s.p95SloMs },
       redis: {
         resources: s.redis,
@@ -281,6 +289,7 @@ function chameleonLayer(config: PlatformConfig, c: ChameleonCluster): ClusterLay
     traefik: cluster.traefik,
     gpu: c.gpu.nodeCount > 0,
     gpuNow: c.gpu.nodeCount > 0 && c.gpu.activeWindow !== undefined,
+    gpuNodes: c.gpu.nodeCount,
     s3: storage.s3,
     baseDomain: network.floatingIps.ingress.address.apply((ip) => baseDomainOf(config.ingress.domain, ip)),
     leaseEnds: reservations.leaseEnds,
@@ -305,6 +314,7 @@ function existingLayer(config: PlatformConfig): ClusterLayer {
     ready: [],
     gpu: false,
     gpuNow: false,
+    gpuNodes: 0,
     baseDomain: baseDomainOf(config.ingress.domain, ""),
     s3: { endpoint: config.objectStore.endpoint, ...config.objectStore.credentials },
     outputs: { kubeconfig: config.cluster.kubeconfig },

@@ -173,7 +173,13 @@ export function tritonDeployment(spec: TritonSpec): Deployment {
       // No `replicas`: the HorizontalPodAutoscaler owns the count (from replicas.min), and a value
       // here would reset it on every `pulumi up`.
       selector: { matchLabels: { ...TRITON_LABELS } },
-      strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+      // On CPU a new pod starts before an old one stops. A GPU pod cannot surge: the node's one
+      // GPU is held by the pod it replaces, so the old pod goes first (the gateway serves the
+      // popularity fallback for the minute the new one takes to load).
+      strategy: {
+        type: "RollingUpdate",
+        rollingUpdate: spec.gpu ? { maxUnavailable: 1, maxSurge: 0 } : { maxUnavailable: 0, maxSurge: 1 },
+      },
       template: {
         metadata: { labels, annotations: trackAnnotations },
         spec: {

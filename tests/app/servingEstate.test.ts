@@ -107,6 +107,11 @@ test("inside a GPU window Triton asks for the GPU node and waits for the GPU run
   const pod = tritonPod(b);
   expect(pod.runtimeClassName).toBe("nvidia");
   expect(pod.containers[0].resources.limits["nvidia.com/gpu"]).toBe("1");
+  // One GPU node in the window: one Triton pod, whatever tritonMaxReplicas says.
+  expect((one(b, HPA, "ssept-serving-triton-hpa").inputs as Json).spec).toMatchObject({
+    minReplicas: 1,
+    maxReplicas: 1,
+  });
   // A dependency on a component is recorded as its children: the RuntimeClass must be among them.
   const gpuSupport = b.resources.find((r) => r.type === "ssept:platform:GpuSupport")!;
   const runtimeClass = b.resources.find(

@@ -206,6 +206,15 @@ describe("Triton (ModelServer)", () => {
       limits: { cpu: "2", memory: "4Gi", "nvidia.com/gpu": "1" },
     });
     expect(envOf(gpuPod.initContainers[0]).MODEL_CONFIG).toBe("gpu");
+    // The GPU is held by the old pod: it must go before the new one can start.
+    expect((tritonDeployment({ ...triton, gpu: true }) as Json).spec.strategy.rollingUpdate).toEqual({
+      maxUnavailable: 1,
+      maxSurge: 0,
+    });
+    expect((tritonDeployment(triton) as Json).spec.strategy.rollingUpdate).toEqual({
+      maxUnavailable: 0,
+      maxSurge: 1,
+    });
     expect(envOf(gpuPod.initContainers[0]).MODEL_CONFIG_APPEND).not.toContain("intra_op_thread_count");
 
     const cpuPod = (tritonDeployment(triton) as Json).spec.template.spec;

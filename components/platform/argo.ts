@@ -1,6 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { trainingPipeline, WORKFLOW_TEMPLATE_NAME } from "./argoPipeline";
+import { ingestCronWorkflow } from "./argoCron";
 import { argoPolicies, pipelinePolicies, WORKFLOW_RULES } from "./argoPolicies";
 import { ARGO_CONTROLLER_RULES, ARGO_SERVER_RULES, ARGO_SERVICE_ACCOUNTS } from "./argoRbac";
 import {
@@ -141,6 +142,20 @@ export class Argo extends pulumi.ComponentResource {
         spec: template.spec,
       },
       { parent: this, provider, dependsOn: [release, account, pipelineGrant, rayGrant, s3Secret] },
+    );
+    // Training on new data: daily ingest, the pipeline only when the ingested file changed.
+    const cron = pulumi.output(args.mlflowTrackingUri).apply((mlflowTrackingUri) =>
+      ingestCronWorkflow({
+        pipelineNamespace: pipeline,
+        serviceAccount: WORKFLOW_SERVICE_ACCOUNT,
+        image: config.images.trainer,
+        mlflowTrackingUri,
+      }),
+    );
+    new k8s.apiextensions.CustomResource(
+      `${name}-ingest-cron`,
+      { apiVersion: "argoproj.io/v1alpha1", kind: "CronWorkflow", metadata: cron.metadata, spec: cron.spec },
+      { parent: this, provider, dependsOn: [release, account, pipelineGrant, s3Secret] },
     );
 
     namespacePolicies(name, pipeline, [...argoPolicies(config), ...pipelinePolicies(config)], inPipeline);

@@ -15,7 +15,8 @@ type PolicyRule = k8s.types.input.rbac.v1.PolicyRule;
 
 /**
  * What the workflow service account may do, per namespace:
- * - pipeline: report step results (the executor's WorkflowTaskResults) and read pods and logs;
+ * - pipeline: report step results (the executor's WorkflowTaskResults), read pods and logs, and
+ *   start and watch workflows (the ingest CronWorkflow starts the training pipeline);
  * - ray: create RayJobs and watch them until they finish (the train step). Nothing else in ray.
  */
 export const WORKFLOW_RULES: { pipeline: PolicyRule[]; ray: PolicyRule[] } = {
@@ -23,6 +24,7 @@ export const WORKFLOW_RULES: { pipeline: PolicyRule[]; ray: PolicyRule[] } = {
     { apiGroups: ["argoproj.io"], resources: ["workflowtaskresults"], verbs: ["create", "patch"] },
     { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch"] },
     { apiGroups: [""], resources: ["pods/log"], verbs: ["get", "list", "watch"] },
+    { apiGroups: ["argoproj.io"], resources: ["workflows"], verbs: ["create", "get", "list", "watch"] },
   ],
   ray: [{ apiGroups: ["ray.io"], resources: ["rayjobs"], verbs: ["create", "get", "list", "watch"] }],
 };

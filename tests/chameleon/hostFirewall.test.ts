@@ -10,6 +10,7 @@ import {
 } from "../../components/chameleon/hostFirewall";
 import { SCRIPTS_DIR } from "../../components/chameleon/k3sCommands";
 import { SecurityRule, securityRules, SecurityRulesInput } from "../../components/chameleon/securityRules";
+import { BuildResult, buildStack } from "../harness";
 
 const run = (cmd: string, args: string[], opts: Parameters<typeof spawnSync>[2] = {}) =>
   spawnSync(cmd, args, { encoding: "utf8", ...opts }) as SpawnSyncReturns<string>;
@@ -270,6 +271,50 @@ describe("host firewall in a network namespace, probed over a veth pair", () => 
         ["203.0.113.9", 22],
       ]),
     ).toEqual({ "203.0.113.9 443": true, "203.0.113.9 80": true, "203.0.113.9 22": false, outbound: true });
+  });
+});
+
+describe("the production estate inside a GPU window (GPU node at CHI@UC, bare metal)", () => {
+  let build: BuildResult;
+  beforeAll(async () => {
+    build = await buildStack("production", { now: new Date("2027-01-06T15:00:00Z") });
+  });
+
+  test("the GPU node's ruleset opens exactly what the CHI@UC security group declares, and nft -c accepts it", () => {
+    const steps = build.resources.filter(
+      (r) => r.type === "command:remote:Command" && r.name.endsWith("-host-firewall"),
+    );
+    // Only the bare-metal node: KVM@TACC enforces its security groups itself.
+    expect(steps.map((r) => r.name)).toEqual(["ssept-gpu-0-host-firewall"]);
+    const ruleset = (steps[0].inputs.environment as Record<string, string>).SSEPT_NFT_RULESET;
+    const declared = build.resources
+      .filter(
+        (r) =>
+          r.type === "openstack:networking/secGroupRule:SecGroupRule" && r.name.startsWith("ssept-chi-uc-"),
+      )
+      .filter((r) => r.inputs.direction === "ingress")
+      .map((r) => {
+        const { protocol, portRangeMin, remoteIpPrefix } = r.inputs as Record<
+          string,
+          string | number | undefined
+        >;
+        return `${remoteIpPrefix} ${protocol ?? "any"} ${portRangeMin ?? "all"}`;
+      })
+      .sort();
+    const enforced = fromTable(ruleset)
+      .map((l) => {
+        const m = /^ip saddr (\S+) (?:(tcp|udp) dport (\d+) )?accept/.exec(l);
+        if (!m) throw new Error(`unexpected rule line: ${l}`);
+        return `${m[1]} ${m[2] ?? "any"} ${m[3] ?? "all"}`;
+      })
+      .sort();
+    expect(declared.length).toBeGreaterThan(5);
+    expect(enforced).toEqual(declared);
+    const problem = nftProblem();
+    if (problem) throw new Error(problem);
+    const check = run("nft", ["-c", "-f", "-"], { input: ruleset });
+    expect(check.stderr).toBe("");
+    expect(check.status).toBe(0);
   });
 });
 

@@ -8,7 +8,11 @@ import { WORKFLOW_TEMPLATE_NAME } from "../../components/platform/argoPipeline";
 import { REPO_ROOT } from "../harness";
 
 // The ingest CronWorkflow: rendered for the estate, and its ingest-and-compare script run for real
-// (the trainer's `ssept ingest` on a local store, Debian's python3) across the four cases.
+// (the trainer's `ssept ingest` on a local store) across the four cases.
+// The trainer's Python: the lock's .venv (what .ci/run installs), else Debian's python3.
+const VENV_PYTHON = path.join(REPO_ROOT, ".venv", "bin", "python");
+const PYTHON = fs.existsSync(VENV_PYTHON) ? VENV_PYTHON : "/usr/bin/python3";
+
 const input = {
   pipelineNamespace: "pipeline",
   serviceAccount: "workflow",
@@ -53,7 +57,7 @@ describe("ingest-and-compare decides whether to train", () => {
     return file;
   };
   const ingest = (date: string) => {
-    const r = spawnSync("/usr/bin/python3", ["-c", source], {
+    const r = spawnSync(PYTHON, ["-c", source], {
       encoding: "utf8",
       env: {
         PATH: process.env.PATH,
@@ -104,7 +108,7 @@ describe("ingest-and-compare decides whether to train", () => {
   });
 
   test("a failing ingest fails the step (no decision written)", () => {
-    const r = spawnSync("/usr/bin/python3", ["-c", source], {
+    const r = spawnSync(PYTHON, ["-c", source], {
       encoding: "utf8",
       env: {
         PATH: process.env.PATH,

@@ -174,6 +174,17 @@ export function buildGateway(deps: GatewayDeps): FastifyInstance {
     return reply.code(500).send({ error: "internal error" });
   });
 
+  // On close, requests already running still get their answer, but with `connection: close`, so a
+  // keep-alive client cannot hold the server open until keepAliveTimeout (72 s) after SIGTERM.
+  let draining = false;
+  app.addHook("preClose", async () => {
+    draining = true;
+  });
+  app.addHook("onSend", async (_request, reply, payload) => {
+    if (draining) reply.header("connection", "close");
+    return payload;
+  });
+
   app.addHook("onResponse", async (request, reply) => {
     const route = request.routeOptions.url ?? "unmatched";
     const l = labels.get(request) ?? { source: "none", track: "none" };

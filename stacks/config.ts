@@ -80,6 +80,13 @@ export interface ChameleonCluster {
     vmLeaseHours: number;
   };
   dataVolumeGb: number;
+  /** Chameleon SU rates for the plan's estimates (config suPerBareMetalNodeHour, suPerKvmHostHour). */
+  su: {
+    bareMetalPerNodeHour: number;
+    kvmHostPerHour: number;
+    /** False while the bare-metal rate is the base default: GPU host estimates are then lower bounds. */
+    bareMetalRateSet: boolean;
+  };
   gpu: {
     nodeCount: number;
     image: string;
@@ -146,6 +153,10 @@ export interface PlatformConfig {
     gpuWorker: ResourceSpec & { min: number; max: number };
   };
   ingress: { domain?: string; tlsMode: "self-signed" | "acme"; acmeEmail?: string };
+  /** The secret keys this stack reads, given its mode and sites: what a user must set with --secret. */
+  secretKeys: readonly ConfigKey[];
+  /** Keys still holding a committed placeholder (only with allowPlaceholders, i.e. the offline plan). */
+  placeholders: readonly ConfigKey[];
   /** Model versions per serving track; written by tools/promote.ts. */
   models: { stable?: string; canary?: string };
   /** Thresholds of tools/promote.ts. */
@@ -173,12 +184,18 @@ const CREDENTIAL_KEYS: Record<SiteId, { id: ConfigKey; secret: ConfigKey }> = {
   "chi-uc": { id: "chiUcCredentialId", secret: "chiUcCredentialSecret" },
 };
 
-const OPEN_TO_ALL = "0.0.0.0/0";
-
 export interface LoadOptions {
   /** The moment GPU windows are judged against; tests pin it. */
   now?: Date;
+  /**
+   * Accept the committed placeholder credential ids (`replace-with-your-...`) and list them in
+   * `placeholders`: only the offline plan, which talks to no cloud, does this.
+   */
+  allowPlaceholders?: boolean;
 }
+
+/** How the committed stack files spell a credential id the user has not filled in yet. */
+export const PLACEHOLDER_PREFIX = "replace-with-your-";
 
 /**
  * Validates raw stack config (keys with or without the `sse-pt-platform:` prefix, values as the
@@ -206,7 +223,11 @@ export function loadConfig(raw: Record<string, string>, options: LoadOptions = {
     const spec = KEYS[k as ConfigKey];
     const coerced = coerce(spec.type, text);
     if (!coerced.ok) {
-      fail(k, text, `${spec.type === "array" ? "a JSON array" : `a ${spec.type}`}`);
+      fail(
+        k,
+        text,
+        { string: "a string", integer: "an integer", boolean: "a boolean", array: "a JSON array" }[spec.type],
+      );
       continue;
     }
     const parsed = spec.schema.safeParse(coerced.value);
@@ -223,7 +244,12 @@ export function loadConfig(raw: Record<string, string>, options: LoadOptions = {
   const require = (k: ConfigKey, why: string) => {
     if (!has(k)) problems.push({ key: k, message: `${PROJECT}:${k} is missing: required ${why}` });
   };
-  const secret = (k: ConfigKey): Secret => pulumi.secret(String(values[k]));
+  const secretKeys = new Set<ConfigKey>();
+  const placeholders: ConfigKey[] = [];
+  const secret = (k: ConfigKey): Secret => {
+    secretKeys.add(k);
+    return pulumi.secret(String(values[k]));
+  };
 
   for (const k of ALWAYS_REQUIRED) require(k, "in every stack");
 
@@ -268,6 +294,16 @@ export function loadConfig(raw: Record<string, string>, options: LoadOptions = {
       const keys = CREDENTIAL_KEYS[id];
       require(keys.id, `because site ${id} is in use`);
       require(keys.secret, `because site ${id} is in use (set it with --secret)`);
+      if (String(values[keys.id] ?? "").startsWith(PLACEHOLDER_PREFIX)) {
+        if (options.allowPlaceholders) placeholders.push(keys.id);
+        else {
+          fail(
+            keys.id,
+            values[keys.id],
+            `your application credential id at ${id}, not the committed placeholder (pulumi config set ${keys.id} <id>)`,
+          );
+        }
+      }
       if (has(keys.id) && has(keys.secret)) {
         credentials[id] = {
           site: site(id),
@@ -278,13 +314,6 @@ export function loadConfig(raw: Record<string, string>, options: LoadOptions = {
       }
     }
     require("adminCidrs", "in chameleon mode: who may reach SSH and the Kubernetes API");
-    if (v.environment === "production" && (v.adminCidrs ?? []).includes(OPEN_TO_ALL)) {
-      fail(
-        "adminCidrs",
-        v.adminCidrs,
-        `no ${OPEN_TO_ALL} in production: SSH and 6443 only from known networks`,
-      );
-    }
     require("keyPairName", "in chameleon mode");
     require("sshPrivateKey", "in chameleon mode (set it with --secret)");
 
@@ -321,6 +350,11 @@ export function loadConfig(raw: Record<string, string>, options: LoadOptions = {
         vmLeaseHours: v.vmLeaseHours,
       },
       dataVolumeGb: v.dataVolumeGb,
+      su: {
+        bareMetalPerNodeHour: Number(v.suPerBareMetalNodeHour),
+        kvmHostPerHour: Number(v.suPerKvmHostHour),
+        bareMetalRateSet: has("suPerBareMetalNodeHour"),
+      },
       gpu: {
         nodeCount: v.gpuNodeCount,
         image: v.gpuImage,
@@ -434,6 +468,8 @@ export function loadConfig(raw: Record<string, string>, options: LoadOptions = {
       },
     },
     ingress: { domain: v.domain, tlsMode: v.tlsMode, acmeEmail: v.acmeEmail },
+    secretKeys: [...secretKeys],
+    placeholders,
     models: { stable: v.stableModelVersion, canary: v.canaryModelVersion },
     promotion: {
       ndcgMargin: Number(v.promotionNdcgMargin),
@@ -478,7 +514,7 @@ const RESOURCE_KEYS = [
 ] as const satisfies readonly ConfigKey[];
 
 /** Keys every stack must set (besides those the rules above require). */
-const ALWAYS_REQUIRED: readonly ConfigKey[] = ["environment", ...REQUIRED_IMAGES];
+export const ALWAYS_REQUIRED: readonly ConfigKey[] = ["environment", ...REQUIRED_IMAGES];
 
 function splitKey(fullKey: string): [string, string] {
   const cleaned = fullKey.replace(":config:", ":");

@@ -32,7 +32,31 @@ export function isCidr(value: string): boolean {
   return octets.every((o) => o <= 255) && prefix <= 32;
 }
 
-const cidr = z.string().refine(isCidr, "an IPv4 CIDR such as 203.0.113.0/24");
+/** What is wrong with a CIDR, or undefined: not a CIDR, or host bits set (10.0.0.1/24 for 10.0.0.0/24). */
+export function cidrProblem(value: string): string | undefined {
+  if (!isCidr(value)) return "an IPv4 CIDR such as 203.0.113.0/24";
+  const [ip, bits] = value.split("/");
+  const n = ip.split(".").reduce((acc, o) => acc * 256 + Number(o), 0);
+  const size = 2 ** (32 - Number(bits));
+  if (n % size === 0) return undefined;
+  const network = [24, 16, 8, 0].map((shift) => Math.floor((n - (n % size)) / 2 ** shift) % 256).join(".");
+  return `a network address without host bits (${value} has host bits set; did you mean ${network}/${bits}?)`;
+}
+
+/** Rules that open SSH and the Kubernetes API to the whole Internet; refused in every environment. */
+export const OPEN_TO_ALL = ["0.0.0.0/0", "::/0"];
+
+const cidr = z.string().superRefine((value, ctx) => {
+  const problem = cidrProblem(value);
+  if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
+});
+const adminCidr = z.string().superRefine((value, ctx) => {
+  const problem = OPEN_TO_ALL.includes(value)
+    ? `known networks, not ${value}: SSH and the Kubernetes API are never open to all, in any environment`
+    : cidrProblem(value);
+  if (problem) ctx.addIssue({ code: z.ZodIssueCode.custom, message: problem });
+});
+const suRate = z.string().regex(/^\d{1,3}(\.\d{1,3})?$/, "SUs per hour as a decimal such as 1 or 1.5");
 const nonEmpty = z.string().min(1, "a non-empty string");
 const siteId = z.enum(SITE_IDS as [string, ...string[]]);
 const count = (min: number, max: number) =>
@@ -100,7 +124,7 @@ export const KEYS = {
   // Access and network
   adminCidrs: key(
     "array",
-    z.array(cidr).min(1, "at least one CIDR"),
+    z.array(adminCidr).min(1, "at least one CIDR"),
     "CIDRs allowed to SSH (22) and the Kubernetes API (6443).",
   ),
   keyPairName: key("string", nonEmpty, "Name of the key pair registered at every site in use."),
@@ -135,6 +159,16 @@ export const KEYS = {
   gpuNodeType: key("string", nonEmpty, "Blazar node_type of bare-metal GPU hosts, e.g. gpu_a100_pcie."),
   gpuFlavor: key("string", nonEmpty, "GPU flavor at kvm-tacc, e.g. g1.h100.pci.1."),
   gpuWindows: key("array", z.array(gpuWindow), "GPU reservation windows in UTC, e.g. 2027-01-05T14:00Z/4h."),
+  suPerBareMetalNodeHour: key(
+    "string",
+    suRate,
+    "SUs Chameleon charges per hour of one bare-metal GPU host (plan estimates only). Default 1, the base rate; some GPU node types are charged more (Chameleon FAQ), so until you set your node type's rate the plan marks GPU estimates as lower bounds.",
+  ),
+  suPerKvmHostHour: key(
+    "string",
+    suRate,
+    "SUs per hour of a whole KVM host (plan estimates only); a VM is charged its flavor's share of the host's vCPUs.",
+  ),
 
   // Object storage
   bucketPrefix: key(
@@ -299,6 +333,8 @@ export const DEFAULTS: RawConfig = {
   gpuNodeType: "gpu_a100_pcie",
   gpuFlavor: "g1.h100.pci.1",
   gpuWindows: [],
+  suPerBareMetalNodeHour: "1",
+  suPerKvmHostHour: "1",
   servingReplicas: 1,
   gatewayReplicas: 1,
   canaryWeight: 10,

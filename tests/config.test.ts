@@ -10,6 +10,9 @@ function base(): Record<string, string> {
   const { config } = readStackFile(path.join(REPO_ROOT, "Pulumi.staging.yaml"));
   return {
     ...config,
+    // What a user puts in place of the committed placeholders before `pulumi up`.
+    [`${PROJECT}:kvmTaccCredentialId`]: "5d1c0b0e9a6f4c3b8e7d2a1f0c9b8a7d",
+    [`${PROJECT}:chiTaccCredentialId`]: "7e2d1c0b9a8f4e3d8c7b6a5f4e3d2c1b",
     [`${PROJECT}:kvmTaccCredentialSecret`]: "kvm-secret",
     [`${PROJECT}:chiTaccCredentialSecret`]: "tacc-secret",
     [`${PROJECT}:sshPrivateKey`]: "-----BEGIN OPENSSH PRIVATE KEY-----",
@@ -36,6 +39,59 @@ function problemsOf(changes: Record<string, string | null>): ConfigError {
 }
 
 describe("valid config", () => {
+  test("the secrets a stack needs follow its sites and mode", () => {
+    expect([...loadConfig(base(), { now: NOW }).secretKeys].sort()).toEqual([
+      "chiTaccCredentialSecret",
+      "kvmTaccCredentialSecret",
+      "sshPrivateKey",
+    ]);
+    const uc = withKeys({
+      gpuSite: "chi-uc",
+      chiUcCredentialId: "9f8e7d6c",
+      chiUcCredentialSecret: "uc-secret",
+    });
+    expect(loadConfig(uc, { now: NOW }).secretKeys).toContain("chiUcCredentialSecret");
+    const existing = withKeys({
+      clusterMode: "existing",
+      existingKubeconfig: "apiVersion: v1",
+      existingS3Endpoint: "https://s3.lab.example.org",
+      existingS3AccessKey: "access",
+      existingS3SecretKey: "s3-secret",
+      domain: "ml.lab.example.org",
+    });
+    expect([...loadConfig(existing, { now: NOW }).secretKeys].sort()).toEqual([
+      "existingKubeconfig",
+      "existingS3AccessKey",
+      "existingS3SecretKey",
+    ]);
+  });
+
+  test("flags that build nothing yet are off unless a stack turns them on", () => {
+    const config = loadConfig(withKeys({ enableServing: null, enableSimulator: null }), { now: NOW });
+    expect(config.features.serving).toBe(false);
+    expect(config.features.simulator).toBe(false);
+  });
+
+  test("SU rates default to Chameleon's base rate, marked as not set, and are config", () => {
+    const config = loadConfig(base(), { now: NOW });
+    if (config.cluster.mode !== "chameleon") throw new Error("unreachable");
+    expect(config.cluster.su).toEqual({
+      bareMetalPerNodeHour: 1,
+      kvmHostPerHour: 1,
+      bareMetalRateSet: false,
+    });
+    const set = loadConfig(withKeys({ suPerBareMetalNodeHour: "2.5", suPerKvmHostHour: "1.5" }), {
+      now: NOW,
+    });
+    if (set.cluster.mode !== "chameleon") throw new Error("unreachable");
+    expect(set.cluster.su).toEqual({
+      bareMetalPerNodeHour: 2.5,
+      kvmHostPerHour: 1.5,
+      bareMetalRateSet: true,
+    });
+    expect(problemsOf({ suPerBareMetalNodeHour: "-1" }).keys).toEqual(["suPerBareMetalNodeHour"]);
+  });
+
   test("staging loads into a typed, frozen object", () => {
     const config = loadConfig(base(), { now: NOW });
     expect(config.environment).toBe("staging");
@@ -121,7 +177,7 @@ describe("valid config", () => {
 
 /** One case per rule: the change, the key the error must name, and words of what is allowed. */
 const BAD: [string, Record<string, string | null>, string, RegExp][] = [
-  ["wrong type for an integer", { agentCount: "three" }, "agentCount", /"three": expected a integer/],
+  ["wrong type for an integer", { agentCount: "three" }, "agentCount", /"three": expected an integer$/],
   ["wrong type for a boolean", { sporadicFloatingIp: "yes" }, "sporadicFloatingIp", /expected a boolean/],
   ["an array that is not JSON", { adminCidrs: "10.0.0.0/8" }, "adminCidrs", /expected a JSON array/],
   [
@@ -161,7 +217,12 @@ const BAD: [string, Record<string, string | null>, string, RegExp][] = [
   ["a bad domain", { domain: "ML_Platform" }, "domain", /DNS name/],
   ["Argo without Ray", { enableRay: "false" }, "enableArgo", /enableRay and enableMlflow/],
   ["Ray without MLflow", { enableMlflow: "false", enableArgo: "false" }, "enableRay", /enableMlflow/],
-  ["simulator without serving", { enableServing: "false" }, "enableSimulator", /enableServing/],
+  [
+    "simulator without serving",
+    { enableServing: "false", enableSimulator: "true" },
+    "enableSimulator",
+    /enableServing/,
+  ],
   [
     "min above max",
     { rayCpuWorkersMin: "3", rayCpuWorkersMax: "2" },
@@ -196,11 +257,40 @@ describe("invalid config fails before any resource, naming the key", () => {
     expect(line).toMatch(allowed);
   });
 
-  test("production refuses 0.0.0.0/0 for SSH and the Kubernetes API", () => {
-    const error = problemsOf({ environment: "production", adminCidrs: '["0.0.0.0/0"]' });
+  test.each([
+    ["staging", "0.0.0.0/0"],
+    ["production", "0.0.0.0/0"],
+    ["staging", "::/0"],
+    ["production", "::/0"],
+  ])("%s refuses %s for SSH and the Kubernetes API", (environment, open) => {
+    const error = problemsOf({ environment, adminCidrs: JSON.stringify(["129.114.0.0/16", open]) });
     expect(error.keys).toEqual(["adminCidrs"]);
-    expect(error.message).toMatch(/no 0\.0\.0\.0\/0 in production/);
-    expect(() => loadConfig(withKeys({ adminCidrs: '["0.0.0.0/0"]' }), { now: NOW })).not.toThrow();
+    expect(error.message).toContain(`${PROJECT}:adminCidrs`);
+    expect(error.message).toContain(`not ${open}: SSH and the Kubernetes API are never open to all`);
+  });
+
+  test.each([
+    ["adminCidrs", '["10.0.0.1/24"]', "10.0.0.0/24"],
+    ["subnetCidr", "192.168.50.7/24", "192.168.50.0/24"],
+    ["gpuSubnetCidr", "192.168.61.128/16", "192.168.0.0/16"],
+  ])("%s with host bits set is refused, with the network it meant", (key, value, network) => {
+    const error = problemsOf({ [key]: value });
+    expect(error.keys).toEqual([key]);
+    expect(error.message).toMatch(/has host bits set/);
+    expect(error.message).toContain(`did you mean ${network}?`);
+  });
+
+  test("the committed placeholder credential ids are refused outside the offline plan", () => {
+    const placeholders = {
+      kvmTaccCredentialId: "replace-with-your-kvm-tacc-credential-id",
+      chiTaccCredentialId: "replace-with-your-chi-tacc-credential-id",
+    };
+    const error = problemsOf(placeholders);
+    expect(error.keys.sort()).toEqual(["chiTaccCredentialId", "kvmTaccCredentialId"]);
+    expect(error.message).toMatch(/not the committed placeholder/);
+    const offline = loadConfig(withKeys(placeholders), { now: NOW, allowPlaceholders: true });
+    expect([...offline.placeholders].sort()).toEqual(["chiTaccCredentialId", "kvmTaccCredentialId"]);
+    expect(loadConfig(base(), { now: NOW }).placeholders).toEqual([]);
   });
 
   test("existing mode without its kubeconfig and S3 names each missing key", () => {

@@ -48,6 +48,8 @@ export interface BuildResult {
   outputs: Record<string, StackOutput>;
   /** Every secret value the build saw (config secrets and generated ones), for leak checks. */
   secretValues: string[];
+  /** The validated config the program ran with (buildStack only). */
+  config?: PlatformConfig;
   /** What the program told the user with `pulumi.log.warn` (e.g. ended GPU windows). */
   warnings?: string[];
 }
@@ -80,7 +82,16 @@ export class StackFileError extends Error {}
 /** Reads a stack file into the flat string map the Pulumi engine hands the program. */
 export function readStackFile(file: string): { config: Record<string, string>; secureKeys: string[] } {
   if (!fs.existsSync(file)) throw new StackFileError(`stack config file not found: ${file}`);
-  const doc = yaml.load(fs.readFileSync(file, "utf8")) as { config?: Record<string, unknown> } | undefined;
+  let doc: { config?: Record<string, unknown> } | undefined;
+  try {
+    doc = yaml.load(fs.readFileSync(file, "utf8")) as typeof doc;
+  } catch (e) {
+    if (!(e instanceof yaml.YAMLException)) throw e;
+    const at = e.mark ? `:${e.mark.line + 1}:${e.mark.column + 1}` : "";
+    throw new StackFileError(
+      `${path.relative(process.cwd(), file) || file}${at}: YAML syntax error: ${e.reason}`,
+    );
+  }
   const config: Record<string, string> = {};
   const secureKeys: string[] = [];
   for (const [k, value] of Object.entries(doc?.config ?? {})) {
@@ -125,14 +136,13 @@ export async function buildStack(stack: string, options: BuildOptions = {}): Pro
   // Loaded lazily so that config is in place before the program reads it.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { program } = require("../stacks/program") as typeof import("../stacks/program");
-  const run = await runUnderMocks(() => program({ now: options.now ?? PLAN_CLOCK }), {
-    stack,
-    config,
-    secretKeys,
-  });
+  // The offline plan talks to no cloud, so the committed placeholder credential ids may stand.
+  const load = { now: options.now ?? PLAN_CLOCK, allowPlaceholders: true };
+  const run = await runUnderMocks(() => program(load), { stack, config, secretKeys });
   return {
     stack,
     ...run,
+    config: loadConfig(config, load),
     secretValues: [...new Set([...secretValues, ...run.secretValues])].filter((s) => s.length >= 6),
   };
 }
@@ -246,7 +256,7 @@ export function stackConfig(
       config[`${PROJECT}:${k}`] = placeholderSecret(k);
   }
   for (const [k, v] of Object.entries(overrides)) config[`${PROJECT}:${k}`] = v;
-  return loadConfig(config, { now });
+  return loadConfig(config, { now, allowPlaceholders: true });
 }
 
 /** A visible, non-working stand-in for a secret the offline plan has no access to. */

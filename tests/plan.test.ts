@@ -4,7 +4,7 @@ import * as os from "os";
 import * as path from "path";
 import * as yaml from "js-yaml";
 import { parseArgs, UsageError, writePlan } from "../tools/plan";
-import { PLAN_CLOCK, REPO_ROOT } from "./harness";
+import { PLAN_CLOCK, REPO_ROOT, StackFileError } from "./harness";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "ssept-plan-"));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -76,10 +76,72 @@ describe.each(["staging", "production"])("npm run plan -- %s", (stack) => {
     }
   });
 
-  test("secrets are listed by name", () => {
+  test("secrets are listed by name: those this stack needs, not every secret key", () => {
     const plan = fs.readFileSync(path.join(out, "plan.md"), "utf8");
-    expect(plan).toMatch(/\| config \(--secret\) \| sshPrivateKey \|/);
+    const config = [...plan.matchAll(/\| config \(--secret\) \| (\w+) \|/g)].map((m) => m[1]).sort();
+    const needed = ["chiTaccCredentialSecret", "kvmTaccCredentialSecret", "sshPrivateKey"];
+    expect(config).toEqual(stack === "production" ? [...needed, "chiUcCredentialSecret"].sort() : needed);
     expect(plan).toMatch(/\| stack output \| kubeconfig \|/);
+  });
+
+  test("says which credential ids are still the committed placeholders", () => {
+    const plan = fs.readFileSync(path.join(out, "plan.md"), "utf8");
+    const section = plan.split("## Placeholders to fill in")[1]?.split("\n## ")[0] ?? "";
+    const keys = [...section.matchAll(/^- `(\w+)`$/gm)].map((m) => m[1]).sort();
+    const expected = ["chiTaccCredentialId", "kvmTaccCredentialId"];
+    expect(keys).toEqual(stack === "production" ? [...expected, "chiUcCredentialId"].sort() : expected);
+    expect(section).toMatch(/`pulumi up` refuse them/);
+  });
+
+  test("the SU column states its basis and marks lower bounds", () => {
+    const plan = fs.readFileSync(path.join(out, "plan.md"), "utf8");
+    expect(plan).toMatch(
+      /SU basis: a bare-metal host costs 1 SU per node-hour \(`suPerBareMetalNodeHour`, Chameleon's base rate/,
+    );
+    const gpuRows = plan.split("\n").filter((l) => /^\| \w+-gpu-\d{8}t\d{4} \|/.test(l));
+    expect(gpuRows.length).toBeGreaterThan(0);
+    for (const row of gpuRows) {
+      // Bare-metal A100 hosts (production) may cost more than the base rate; KVM flavors (staging) do not.
+      if (stack === "production") expect(row).toMatch(/\| ≥ \d+(\.\d+)? \|$/);
+      else expect(row).not.toContain("≥");
+    }
+    expect(plan).toMatch(stack === "production" ? /Total: at least \*\*/ : /Total: \*\*/);
+  });
+});
+
+describe("SU rates from config", () => {
+  test("a stack that sets its GPU host rate gets exact estimates at that rate", async () => {
+    const out = path.join(tmp, "su-rate");
+    await writePlan(
+      { stack: "production", out, now: PLAN_CLOCK },
+      { overrides: { suPerBareMetalNodeHour: "2" } },
+    );
+    const plan = fs.readFileSync(path.join(out, "plan.md"), "utf8");
+    const gpuRows = plan.split("\n").filter((l) => /^\| production-gpu-\d{8}t\d{4} \|/.test(l));
+    // 4-hour windows, one host: 8 SU at 2 SU per node-hour, no longer a lower bound.
+    expect(gpuRows).toHaveLength(6);
+    for (const row of gpuRows) expect(row).toMatch(/\| 8 \|$/);
+    expect(plan).toContain("(`suPerBareMetalNodeHour`, set in this stack)");
+  });
+});
+
+describe("a stack file with a YAML syntax error", () => {
+  test("is one line naming the file, line and column", async () => {
+    const bad = path.join(tmp, "Pulumi.broken.yaml");
+    fs.writeFileSync(
+      bad,
+      "config:\n  sse-pt-platform:environment: staging\n  sse-pt-platform:adminCidrs: [129.114.0.0/16\n",
+    );
+    const error = await writePlan(
+      { stack: "staging", out: path.join(tmp, "broken"), now: PLAN_CLOCK },
+      { stackFile: bad },
+    ).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    expect(error).toBeInstanceOf(StackFileError);
+    expect(error!.message.split("\n")).toHaveLength(1);
+    expect(error!.message).toMatch(/Pulumi\.broken\.yaml:\d+:\d+: YAML syntax error: /);
   });
 });
 

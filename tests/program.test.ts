@@ -1,9 +1,9 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as yaml from "js-yaml";
-import { KEYS } from "../stacks/configSchema";
+import { ConfigKey, DEFAULTS, KEYS } from "../stacks/configSchema";
 import { OUTPUTS } from "../stacks/outputs";
-import { PROJECT } from "../stacks/config";
+import { ALWAYS_REQUIRED, loadConfig, PROJECT } from "../stacks/config";
 import { renderPulumiYaml } from "../tools/pulumiYaml";
 import { BuildResult, buildStack, readStackFile, REPO_ROOT } from "./harness";
 
@@ -134,7 +134,35 @@ describe("Pulumi.yaml and the stack files", () => {
     };
     expect(doc.name).toBe(PROJECT);
     expect(doc.runtime.name).toBe("nodejs");
-    expect(Object.keys(doc.config).sort()).toEqual(Object.keys(KEYS).sort());
+    const listed = [...onDisk.matchAll(/^# {3}(\w+) \(/gm)].map((m) => m[1]);
+    expect([...Object.keys(doc.config), ...listed].sort()).toEqual(Object.keys(KEYS).sort());
+  });
+
+  test("declares a key without a default only if every stack must set it, and no secret", () => {
+    const doc = yaml.load(fs.readFileSync(path.join(REPO_ROOT, "Pulumi.yaml"), "utf8")) as {
+      config: Record<string, { default?: unknown; secret?: boolean }>;
+    };
+    const withoutDefault = Object.entries(doc.config).filter(([, d]) => d.default === undefined);
+    expect(withoutDefault.map(([k]) => k).sort()).toEqual([...ALWAYS_REQUIRED].sort());
+    expect(Object.values(doc.config).filter((d) => d.secret)).toEqual([]);
+    for (const [k, d] of Object.entries(doc.config)) {
+      if (d.default !== undefined)
+        expect({ k, default: d.default }).toEqual({ k, default: DEFAULTS[k as ConfigKey] });
+    }
+  });
+
+  test("a stack file with only the required keys and its secrets loads", () => {
+    const raw: Record<string, string> = {
+      [`${PROJECT}:environment`]: "staging",
+      [`${PROJECT}:clusterMode`]: "existing",
+      [`${PROJECT}:existingKubeconfig`]: "apiVersion: v1",
+      [`${PROJECT}:existingS3Endpoint`]: "https://s3.lab.example.org",
+      [`${PROJECT}:existingS3AccessKey`]: "access",
+      [`${PROJECT}:existingS3SecretKey`]: "secret",
+      [`${PROJECT}:domain`]: "ml.lab.example.org",
+    };
+    for (const k of ALWAYS_REQUIRED) raw[`${PROJECT}:${k}`] ??= "ghcr.io/example/image:1.0.0";
+    expect(loadConfig(raw).cluster.mode).toBe("existing");
   });
 
   test.each(STACKS)("Pulumi.%s.yaml holds no secret in clear", (stack) => {

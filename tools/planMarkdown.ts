@@ -1,5 +1,18 @@
 import { PlanModel } from "./planModel";
 
+function suBasis(rates: NonNullable<PlanModel["suRates"]>): string {
+  return (
+    `SU basis: a bare-metal host costs ${rates.bareMetalPerNodeHour} SU per node-hour ` +
+    "(`suPerBareMetalNodeHour`" +
+    (rates.bareMetalRateSet
+      ? ", set in this stack)"
+      : ", Chameleon's base rate; some GPU node types are charged more, so those rows are lower bounds (≥) " +
+        "until you set your node type's rate)") +
+    `; a KVM VM costs its flavor's share of a host's vCPUs × ${rates.kvmHostPerHour} SU per host-hour ` +
+    "(`suPerKvmHostHour`, host sizes assumed in components/chameleon/blazar/su.ts; a flavor not listed there has no estimate)."
+  );
+}
+
 /** plan.md: the estate explained to someone who has never read the code. */
 export function planMarkdown(plan: PlanModel, meta: { clock: Date }): string {
   const out: string[] = [];
@@ -16,6 +29,18 @@ export function planMarkdown(plan: PlanModel, meta: { clock: Date }): string {
   out.push(`**${plan.resources.length} resources** in ${countComponents(plan)} components.`);
   if (plan.warnings.length > 0) {
     out.push("", "## Warnings", "", ...plan.warnings.map((w) => `- ${w}`));
+  }
+
+  if (plan.placeholders.length > 0) {
+    out.push(
+      "",
+      "## Placeholders to fill in",
+      "",
+      "These keys still hold the committed placeholder; this plan accepts them, `pulumi preview` and " +
+        "`pulumi up` refuse them until you set your own values (`pulumi config set <key> <value>`):",
+      "",
+      ...plan.placeholders.map((k) => `- \`${k}\``),
+    );
   }
 
   out.push("", "## Where to reach it", "");
@@ -57,11 +82,17 @@ export function planMarkdown(plan: PlanModel, meta: { clock: Date }): string {
     out.push(
       table(
         ["Lease", "Site", "Reservation", "Start (UTC)", "Hours", "Nodes", "SU estimate"],
-        plan.reservations.map((r) => [r.lease, r.site, r.kind, r.start, r.hours, r.nodes, r.su].map(String)),
+        plan.reservations.map((r) =>
+          [r.lease, r.site, r.kind, r.start, r.hours, r.nodes, r.suLowerBound ? `≥ ${r.su}` : r.su].map(
+            String,
+          ),
+        ),
       ),
     );
     const total = plan.reservations.reduce((sum, r) => sum + (typeof r.su === "number" ? r.su : 0), 0);
-    out.push("", `Total: **${round(total)} SU**.`);
+    const atLeast = plan.reservations.some((r) => r.suLowerBound) ? "at least " : "";
+    out.push("", `Total: ${atLeast}**${round(total)} SU**.`);
+    if (plan.suRates) out.push("", suBasis(plan.suRates));
   }
 
   out.push("", "## Instances", "");

@@ -1,6 +1,6 @@
 import { BuildResult, ResourceRecord } from "../tests/harness";
 import { mockIdOf } from "../tests/mockState";
-import { KEYS } from "../stacks/configSchema";
+import { ConfigKey, KEYS } from "../stacks/configSchema";
 import { OUTPUTS, OutputSpec } from "../stacks/outputs";
 import { toManifest } from "./manifests";
 
@@ -37,6 +37,8 @@ export interface ReservationRow {
   hours: number | string;
   nodes: number | string;
   su: number | string;
+  /** The SU rate used is the base rate and this hardware may cost more: the estimate is a lower bound. */
+  suLowerBound: boolean;
 }
 
 export interface InstanceRow {
@@ -58,6 +60,10 @@ export interface PlanModel {
   reservations: ReservationRow[];
   instances: InstanceRow[];
   secrets: { kind: string; name: string }[];
+  /** Config keys still holding the committed placeholder: `pulumi up` refuses them. */
+  placeholders: string[];
+  /** The SU rates the estimates use (chameleon mode). */
+  suRates?: { bareMetalPerNodeHour: number; kvmHostPerHour: number; bareMetalRateSet: boolean };
   outputs: { name: string; spec: OutputSpec; value: unknown; built: boolean }[];
   remoteCommands: { name: string; after: string[] }[];
   componentEdges: [string, string][];
@@ -91,9 +97,14 @@ export function planModel(build: BuildResult): PlanModel {
     resources,
     manifests: manifestsByNamespace(build.resources, scrub),
     exposure: exposureRows(build.resources, componentOf),
-    reservations: reservationRows(build.resources),
+    reservations: reservationRows(
+      build.resources,
+      build.config?.cluster.mode === "chameleon" && build.config.cluster.su.bareMetalRateSet,
+    ),
     instances: instanceRows(build.resources, byUrn),
     secrets: secretNames(build),
+    placeholders: [...(build.config?.placeholders ?? [])],
+    suRates: build.config?.cluster.mode === "chameleon" ? { ...build.config.cluster.su } : undefined,
     outputs: Object.entries(OUTPUTS).map(([name, spec]) => {
       const output = build.outputs[name];
       return {
@@ -215,7 +226,7 @@ export function exposureRows(
 
 const LEASE = "pulumi-nodejs:dynamic/blazar:Lease";
 
-function reservationRows(records: ResourceRecord[]): ReservationRow[] {
+function reservationRows(records: ResourceRecord[], bareMetalRateSet: boolean): ReservationRow[] {
   return records
     .filter((r) => r.type === LEASE && (r.inputs as { reservations?: unknown }).reservations !== undefined)
     .map((r) => {
@@ -230,6 +241,7 @@ function reservationRows(records: ResourceRecord[]): ReservationRow[] {
         hours: (i.hours as number) ?? "",
         nodes,
         su: (i.suEstimate as number) ?? "",
+        suLowerBound: !bareMetalRateSet && reservations.some((x) => x.resourceType === "physical:host"),
       };
     });
 }
@@ -262,8 +274,9 @@ function instanceRows(records: ResourceRecord[], byUrn: Map<string, ResourceReco
 
 function secretNames(build: BuildResult): { kind: string; name: string }[] {
   const rows: { kind: string; name: string }[] = [];
-  for (const [k, spec] of Object.entries(KEYS))
-    if (spec.secret) rows.push({ kind: "config (--secret)", name: k });
+  // The secrets this stack reads (its mode and sites decide), not every secret key of the schema.
+  const needed = build.config?.secretKeys ?? Object.keys(KEYS).filter((k) => KEYS[k as ConfigKey].secret);
+  for (const k of needed) rows.push({ kind: "config (--secret)", name: k });
   for (const r of build.resources) {
     if (r.type === "random:index/randomPassword:RandomPassword")
       rows.push({ kind: "generated password", name: r.name });

@@ -32,8 +32,13 @@ export interface PlannedLease {
 export function planLeases(cluster: ChameleonCluster, environment: string): PlannedLease[] {
   const { nodes, gpu, sites } = cluster;
   const vmSu = [
-    suEstimate({ kind: "flavor:instance", flavor: nodes.serverFlavor }, nodes.vmLeaseHours, 1),
-    suEstimate({ kind: "flavor:instance", flavor: nodes.agentFlavor }, nodes.vmLeaseHours, nodes.agentCount),
+    suEstimate({ kind: "flavor:instance", flavor: nodes.serverFlavor }, nodes.vmLeaseHours, 1, cluster.su),
+    suEstimate(
+      { kind: "flavor:instance", flavor: nodes.agentFlavor },
+      nodes.vmLeaseHours,
+      nodes.agentCount,
+      cluster.su,
+    ),
   ];
   const leases: PlannedLease[] = [
     {
@@ -76,7 +81,7 @@ export function planLeases(cluster: ChameleonCluster, environment: string): Plan
           : { resourceType: "flavor:instance", flavorName: reservation.flavor, amount: gpu.nodeCount },
       ],
       window,
-      su: suEstimate(reservation, window.hours, gpu.nodeCount),
+      su: suEstimate(reservation, window.hours, gpu.nodeCount, cluster.su),
     });
   }
   return leases;

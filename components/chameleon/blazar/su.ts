@@ -30,18 +30,32 @@ export const KVM_FLAVORS: Readonly<Record<string, { vcpus: number; hostVcpus: nu
   "g1.h100.pci.1": { vcpus: 48, hostVcpus: 192 },
 };
 
+/** SU per hour of a bare-metal host and of a whole KVM host; config suPerBareMetalNodeHour, suPerKvmHostHour. */
+export interface SuRates {
+  bareMetalPerNodeHour: number;
+  kvmHostPerHour: number;
+}
+
 /** SUs for `count` nodes (hosts or instances) held for `hours`, rounded to 0.01; undefined if no rate is known. */
-export function suEstimate(reservation: SuReservation, hours: number, count: number): number | undefined {
+export function suEstimate(
+  reservation: SuReservation,
+  hours: number,
+  count: number,
+  rates: SuRates = {
+    bareMetalPerNodeHour: BARE_METAL_SU_PER_NODE_HOUR,
+    kvmHostPerHour: BARE_METAL_SU_PER_NODE_HOUR,
+  },
+): number | undefined {
   if (!(hours >= 0) || !(count >= 0)) {
     throw new Error(`suEstimate: hours (${hours}) and count (${count}) must be zero or more`);
   }
   let perHour: number;
   if (reservation.kind === "physical:host") {
-    perHour = BARE_METAL_SU_PER_NODE_HOUR;
+    perHour = rates.bareMetalPerNodeHour;
   } else {
     const flavor = KVM_FLAVORS[reservation.flavor];
     if (!flavor) return undefined;
-    perHour = (flavor.vcpus / flavor.hostVcpus) * BARE_METAL_SU_PER_NODE_HOUR;
+    perHour = (flavor.vcpus / flavor.hostVcpus) * rates.kvmHostPerHour;
   }
   return Math.round(perHour * hours * count * 100) / 100;
 }

@@ -1,4 +1,9 @@
 /** The Serving, User activity and Recommendation performance dashboards, built without the Pulumi runtime. */
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as yaml from "js-yaml";
 import { Dashboard, Panel, RowPanel } from "@grafana/grafana-foundation-sdk/dashboard";
 import { PROMETHEUS_DATASOURCE, dashboardConfigMapManifest } from "../../components/platform/dashboards";
 import {
@@ -125,5 +130,34 @@ describe("serving dashboards", () => {
       expect([source, unused]).toEqual([source, []]);
     }
     for (const d of SERVING_DASHBOARDS) expect(d.build()).toEqual(d.build());
+  });
+
+  test("every query is valid PromQL (promtool parses each as a recording rule, Grafana's $__rate_interval as 5m)", () => {
+    const exprs = models.flatMap((m) => dataPanels(m).flatMap((p) => queries(p).map((q) => q.expr)));
+    const rules = {
+      groups: [
+        {
+          name: "dashboards",
+          rules: exprs.map((e, i) => ({
+            record: `dashboard:query_${i}`,
+            expr: e.replace(/\$__rate_interval/g, "5m"),
+          })),
+        },
+      ],
+    };
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "dashboard-promql-"));
+    try {
+      fs.writeFileSync(path.join(dir, "queries.yaml"), yaml.dump(rules, { lineWidth: -1 }));
+      const run = spawnSync("promtool", ["check", "rules", path.join(dir, "queries.yaml")], {
+        encoding: "utf8",
+      });
+      if (run.error) throw new Error("promtool is not installed: apt-get install -y prometheus");
+      expect([run.status, run.stdout + run.stderr]).toEqual([
+        0,
+        expect.stringContaining(`SUCCESS: ${exprs.length} rules found`),
+      ]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -14,7 +14,7 @@ export interface SimulatorSpec {
   replicas: number;
   /** The gateway's in-cluster URL. */
   gatewayUrl: string;
-  /** `<dataset>/<version>` of the held-out sequences in the processed-data bucket. */
+  /** `<dataset>/<version>` of the held-out split in the features bucket (the simulator reads `<prefix>/split/`). */
   dataPrefix: string;
   usersPerSecond: number;
   thinkTimeMs: number;
@@ -24,7 +24,7 @@ export interface SimulatorSpec {
 
 /**
  * Simulated users: each replica starts `usersPerSecond` sessions a second, replaying held-out
- * sequences from the processed-data bucket against the gateway (ask for recommendations, then view
+ * sequences from the features bucket against the gateway (ask for recommendations, then view
  * the true next item), so online hit-rate means something. It serves its own metrics.
  */
 export function simulatorDeployment(spec: SimulatorSpec): Deployment {

@@ -116,8 +116,8 @@ describe("serving dashboards", () => {
     );
     expect(exprs(m, "Active users")[0]).toContain("ssept_gateway_active_users");
     expect(exprs(m, "Top items (views in the active window)")[0]).toContain("ssept_gateway_top_item_events");
-    expect(exprs(m, "Session length (events)").join(" ")).toContain(
-      "ssept_simulator_session_length_events_bucket",
+    expect(exprs(m, "Session length (events)")[0]).toContain(
+      'sum(rate(ssept_simulator_requests_total{kind="event"}[$__rate_interval])) / sum(rate(ssept_simulator_sessions_total',
     );
   });
 
@@ -125,7 +125,7 @@ describe("serving dashboards", () => {
     const used = new Set(
       models.flatMap((m) => dataPanels(m).flatMap((p) => queries(p).flatMap((q) => metricNames(q.expr)))),
     );
-    for (const source of ["gateway", "triton", "simulator"]) {
+    for (const source of ["gateway", "gateway (requested)", "triton", "simulator"]) {
       const unused = METRIC_CATALOG[source].filter((n) => !used.has(n));
       expect([source, unused]).toEqual([source, []]);
     }

@@ -148,6 +148,9 @@ export function servingDashboard(): Dashboard {
   );
 }
 
+/** The simulator's events over its finished sessions: the mean session length in events. */
+const eventsPerSession = `sum(rate(ssept_simulator_requests_total{kind="event"}[${RATE}])) / sum(rate(ssept_simulator_sessions_total[${RATE}]))`;
+
 /** What users do: events by type, active users, the most viewed items, session lengths. */
 export function userActivityDashboard(): Dashboard {
   return toJsonModel(
@@ -173,11 +176,12 @@ export function userActivityDashboard(): Dashboard {
       )
       .withPanel(
         stat(
-          "Median session length",
+          "Events per session",
+          { expr: eventsPerSession },
           {
-            expr: `histogram_quantile(0.5, sum by (le) (rate(ssept_simulator_session_length_events_bucket[${RATE}])))`,
+            unit: "short",
+            description: "Events the simulated users sent per session that ended, over the window.",
           },
-          { unit: "short" },
         ),
       )
       .withPanel(
@@ -204,13 +208,10 @@ export function userActivityDashboard(): Dashboard {
         timeseries(
           "Session length (events)",
           [
+            { expr: eventsPerSession, legend: "events per session" },
             {
-              expr: `histogram_quantile(0.5, sum by (le) (rate(ssept_simulator_session_length_events_bucket[${RATE}])))`,
-              legend: "p50",
-            },
-            {
-              expr: `histogram_quantile(0.9, sum by (le) (rate(ssept_simulator_session_length_events_bucket[${RATE}])))`,
-              legend: "p90",
+              expr: `sum by (outcome) (rate(ssept_simulator_sessions_total[${RATE}])) * 60`,
+              legend: "sessions / min {{outcome}}",
             },
           ],
           { unit: "short", min: 0 },

@@ -76,6 +76,14 @@ describe("leaseInputProblems", () => {
   test("good inputs have none", () => {
     expect(problems({})).toEqual([]);
     expect(problems({ start: "2027-01-05 14:00", hours: 4 })).toEqual([]);
+    expect(
+      problems({
+        credentialKeys: {
+          id: "sse-pt-platform:kvmTaccCredentialId",
+          secret: "sse-pt-platform:kvmTaccCredentialSecret",
+        },
+      }),
+    ).toEqual([]);
   });
 
   test.each([
@@ -113,6 +121,16 @@ describe("leaseInputProblems", () => {
       "application credential secret: expected a non-empty string",
     ],
     [{ name: "x".repeat(81) }, "name", `lease name ${"x".repeat(81)}: at most 80 characters`],
+    [
+      { credentialKeys: { id: "kvmTaccCredentialId", secret: "sse-pt-platform:kvmTaccCredentialSecret" } },
+      "credentialKeys.id",
+      '"kvmTaccCredentialId": expected a stack config key with its namespace, e.g. sse-pt-platform:kvmTaccCredentialId',
+    ],
+    [
+      { credentialKeys: { id: "sse-pt-platform:kvmTaccCredentialId" } },
+      "credentialKeys.secret",
+      "undefined: expected a stack config key with its namespace, e.g. sse-pt-platform:kvmTaccCredentialId",
+    ],
     [
       { pollIntervalSeconds: -1 },
       "pollIntervalSeconds",

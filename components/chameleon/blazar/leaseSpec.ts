@@ -146,6 +146,18 @@ export function leaseInputProblems(inputs: Record<string, unknown>, now: Date): 
   text("region", "region");
   text("credentialId", "application credential id");
   text("credentialSecret", "application credential secret");
+  const keys = inputs.credentialKeys as Record<string, unknown> | undefined | null;
+  if (keys !== undefined && keys !== null && !unknown(keys)) {
+    for (const part of ["id", "secret"]) {
+      const key = typeof keys === "object" ? keys[part] : undefined;
+      if (!unknown(key) && (typeof key !== "string" || !/^[^\s:]+:[^\s:]+$/.test(key))) {
+        fail(
+          `credentialKeys.${part}`,
+          `${JSON.stringify(key)}: expected a stack config key with its namespace, e.g. sse-pt-platform:kvmTaccCredentialId`,
+        );
+      }
+    }
+  }
   text("name", "lease name");
   if (typeof inputs.name === "string" && inputs.name.length > 80) {
     fail("name", `lease name ${inputs.name}: at most 80 characters`);

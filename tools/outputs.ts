@@ -116,7 +116,10 @@ async function readValues(args: OutputsArgs): Promise<Record<string, unknown>> {
   return JSON.parse(r.stdout) as Record<string, unknown>;
 }
 
-export async function main(argv: string[], write = (s: string) => process.stdout.write(s)): Promise<number> {
+export async function main(
+  argv: string[],
+  write: (s: string) => void = (s) => void process.stdout.write(s),
+): Promise<number> {
   let args: OutputsArgs;
   try {
     args = parseArgs(argv);

@@ -5,6 +5,18 @@ import * as os from "os";
 import * as path from "path";
 import { REPO_ROOT } from "../harness";
 
+// A safety net: servers a failed or timed-out hook never stopped die with the test process.
+const started = new Set<ChildProcess>();
+process.on("exit", () =>
+  started.forEach((c) => {
+    try {
+      process.kill(-c.pid!, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }),
+);
+
 export interface RunningMlflow {
   url: string;
   stop(): Promise<void>;
@@ -61,6 +73,8 @@ export async function mlflowServer(): Promise<RunningMlflow> {
     ],
     { stdio: ["ignore", "ignore", "pipe"], detached: true },
   );
+  started.add(child);
+  child.once("exit", () => started.delete(child));
   let stderr = "";
   child.stderr?.on("data", (d) => (stderr = (stderr + String(d)).slice(-4000)));
   const url = `http://127.0.0.1:${port}`;

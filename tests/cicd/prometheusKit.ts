@@ -96,6 +96,10 @@ function freePort(): Promise<number> {
   });
 }
 
+// A safety net: servers a failed or timed-out hook never stopped die with the test process.
+const started = new Set<ChildProcess>();
+process.on("exit", () => started.forEach((c) => c.kill("SIGKILL")));
+
 export interface RunningPrometheus {
   url: string;
   stop(): Promise<void>;
@@ -123,6 +127,8 @@ export async function startPrometheus(openMetrics: string): Promise<RunningProme
     ],
     { stdio: ["ignore", "ignore", "pipe"] },
   );
+  started.add(child);
+  child.once("exit", () => started.delete(child));
   let stderr = "";
   child.stderr?.on("data", (d) => (stderr += String(d)));
   const url = `http://127.0.0.1:${port}`;

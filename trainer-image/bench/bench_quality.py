@@ -57,10 +57,10 @@ def load_workloads(args: argparse.Namespace) -> list[Workload]:
             raise SystemExit(f"bench_quality: --wikipedia {args.wikipedia}: no such file")
         users, items = parse_user_item_lines(args.wikipedia.read_bytes(), str(args.wikipedia))
         split = leave_one_out(group_sequences(users, items, int(users.max())), int(items.max()))
-        workloads.append(Workload("wikipedia.txt", "wikipedia", split, False))
+        workloads.append(Workload("wikipedia.txt", args.presets.get("wikipedia", "wikipedia"), split, False))
     if args.data in ("both", "ml1m-shape"):
         sequences = generate_sequences(6040, 3416, mean_length=165, min_length=20, max_length=2314, seed=0)
-        workloads.append(Workload("synthetic ML-1M shape", "ml-1m", leave_one_out(sequences, 3416), True))
+        workloads.append(Workload("synthetic ML-1M shape", args.presets.get("ml1m-shape", "ml-1m"), leave_one_out(sequences, 3416), True))
     return workloads
 
 
@@ -146,10 +146,18 @@ def main() -> None:
     parser.add_argument("--patience", type=int, default=3, help="validation evaluations without improvement")
     parser.add_argument("--maxlen", type=int, default=0, help="0 = the preset's (ML-1M 200, Wikipedia 50)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--preset", action="append", default=[], metavar="DATA=PRESET",
+                        help="another preset for ours on a data set, e.g. wikipedia=wikipedia-pt (repeatable)")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",") if s]
     if not seeds or not 1 <= args.epochs <= args.max_epochs or args.eval_every < 1 or args.patience < 0:
         parser.error("need --seeds, 1 <= --epochs <= --max-epochs, --eval-every >= 1, --patience >= 0")
+    try:
+        args.presets = dict(p.split("=", 1) for p in args.preset)
+        for name in args.presets.values():
+            get_preset(name)
+    except ValueError as exc:
+        parser.error(f"--preset: {exc}")
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), CPU")
     print(torch.__config__.show())

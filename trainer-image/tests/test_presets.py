@@ -24,7 +24,7 @@ def test_every_dataset_has_a_preset_and_overrides_win():
 
 
 def test_bad_presets_are_named():
-    with pytest.raises(ValueError, match="unknown preset 'ml-20m'; choose one of ml-1m, wikipedia"):
+    with pytest.raises(ValueError, match="unknown preset 'ml-20m'; choose one of ml-1m, wikipedia, wikipedia-paper"):
         get_preset("ml-20m")
     with pytest.raises(ValueError, match=r"preset x: unknown train keys \['threshold_user'\]"):
         Preset("x", "test", train={"threshold_user": 0.1})

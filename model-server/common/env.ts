@@ -37,7 +37,8 @@ export function parseEnv<S extends z.ZodTypeAny>(
         : /SECRET|PASSWORD|KEY_ID/.test(name)
           ? "[secret]"
           : JSON.stringify(value);
-    return `${name} (${shown}): ${issue.message}`;
+    const message = value === undefined && issue.code === "invalid_type" ? "required" : issue.message;
+    return `${name} (${shown}): ${message}`;
   });
   throw new EnvConfigError(service, problems);
 }

@@ -1,12 +1,14 @@
 /**
- * The contract between the gateway Deployment (components/app) and the gateway's own config
- * parser (model-server/gateway/src/config.ts): the environment the pod gets, with the S3 Secret's
- * variables and the Redis password as Kubernetes resolves them, must parse, and name the tracks
- * the component declares.
+ * The contract between the gateway and simulator Deployments (components/app) and the services'
+ * own config parsers (model-server/{gateway,simulator}/src/config.ts): the environment each pod gets, with the S3
+ * Secret's variables and the Redis password as Kubernetes resolves them, must parse, and carry
+ * what the component declares.
  */
 import { gatewayEnv, GatewaySpec } from "../../components/app/gatewayManifests";
 import { s3Environment } from "../../components/platform/s3Credentials";
+import { simulatorDeployment } from "../../components/app/simulatorManifests";
 import { loadGatewayConfig, trackVersions } from "../../model-server/gateway/src/config";
+import { loadSimulatorConfig } from "../../model-server/simulator/src/config";
 
 const spec: GatewaySpec = {
   namespace: "serving",
@@ -69,5 +71,37 @@ describe("gateway env contract", () => {
   test("with canary weight 0 the gateway serves stable only", () => {
     const c = loadGatewayConfig(podEnvironment({ ...spec, canaryWeightPercent: 0 }));
     expect(trackVersions(c)).toEqual({ stable: 3 });
+  });
+});
+
+describe("simulator env contract", () => {
+  test("the Deployment's environment parses in the simulator: gateway URL, data prefix, rate, metrics port", () => {
+    const d = simulatorDeployment({
+      namespace: "simulator",
+      image: "ghcr.io/sse-pt-platform/simulator:0.1.0",
+      replicas: 1,
+      gatewayUrl: "http://gateway.serving.svc.cluster.local:8080",
+      dataPrefix: "ml-1m/latest",
+      usersPerSecond: 5,
+      thinkTimeMs: 2000,
+      sessionLength: 20,
+      s3SecretName: "s3-credentials",
+    }) as { spec: { template: { spec: { containers: { env: { name: string; value: string }[] }[] } } } };
+    const env: Record<string, string> = {
+      ...(s3Environment(
+        { endpoint: "https://chi.tacc.chameleoncloud.org:7480", accessKey: "AK", secretKey: "SK" },
+        buckets,
+      ) as Record<string, string>),
+      ...Object.fromEntries(d.spec.template.spec.containers[0].env.map((e) => [e.name, e.value])),
+    };
+    expect(loadSimulatorConfig(env)).toMatchObject({
+      GATEWAY_URL: "http://gateway.serving.svc.cluster.local:8080",
+      DATA_PREFIX: "ml-1m/latest",
+      BUCKET_FEATURES: "b-features",
+      USERS_PER_SECOND: 5,
+      THINK_TIME_MS: 2000,
+      SESSION_LENGTH: 20,
+      METRICS_PORT: 9464,
+    });
   });
 });

@@ -93,9 +93,8 @@ export async function runLanguageHost(options: HostOptions): Promise<HostRun> {
     returnedSecrets: [],
     wallMs: 0,
   };
-  const ids = new Map<string, string>();
   const server = new grpc.Server();
-  server.addService(resourceRpc.ResourceMonitorService, monitor(options, run, ids));
+  server.addService(resourceRpc.ResourceMonitorService, monitor(options, run));
   server.addService(engineRpc.EngineService, engine(run));
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) =>
@@ -174,7 +173,7 @@ function fail<T>(callback: Callback<T>, e: unknown): void {
   });
 }
 
-function monitor(options: HostOptions, run: HostRun, ids: Map<string, string>) {
+function monitor(options: HostOptions, run: HostRun) {
   const qualifiedTypes = new Map<string, string>();
   const handlers: Record<string, Unary<never, unknown>> = {
     supportsFeature: ((call: { request: resourcePb.SupportsFeatureRequest }, cb: Callback<unknown>) =>
@@ -233,7 +232,6 @@ function monitor(options: HostOptions, run: HostRun, ids: Map<string, string>) {
             if (secret && typeof v === "string") run.returnedSecrets.push(v);
             state[k] = secret && !isSecret(value) ? { [SECRET_SIG_KEY]: SECRET_SIG, value } : value;
           }
-          ids.set(urn, mocked.id);
           res.setId(mocked.id).setObject(Struct.fromJavaScript(state as never));
         } else {
           res.setObject(Struct.fromJavaScript({}));
@@ -326,6 +324,16 @@ export function unwrapSecrets(value: unknown): unknown {
     return Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, unwrapSecrets(v)]));
   }
   return value;
+}
+
+/** The contents of every secret in the value. */
+export function secretParts(value: unknown): unknown[] {
+  if (Array.isArray(value)) return value.flatMap(secretParts);
+  if (value && typeof value === "object") {
+    if (isSecret(value)) return [(value as Record<string, unknown>).value];
+    return Object.values(value).flatMap(secretParts);
+  }
+  return [];
 }
 
 /** The value with every secret (and its contents) removed: what would be stored or shown in clear. */

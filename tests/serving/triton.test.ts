@@ -12,12 +12,14 @@ import { ModelFixture, RedisServer, exportModelFixture, freePort, startRedis, wa
  * exported model.onnx (tests/serving/fixtures/pytriton_server.py). It needs a Python with
  * nvidia-pytriton, onnxruntime and numpy: SSEPT_PYTRITON_PYTHON, or /tmp/pytriton-venv/bin/python
  * (`python3 -m venv /tmp/pytriton-venv && /tmp/pytriton-venv/bin/pip install nvidia-pytriton
- * onnxruntime numpy`). Without one these tests are skipped and say so; the protocol's error,
+ * onnxruntime numpy`, as .ci/run does). Without one they are skipped and say so (in CI they fail); the protocol's error,
  * timeout and unreachable cases are covered against local servers in gateway.test.ts.
  */
 const PYTHON = [process.env.SSEPT_PYTRITON_PYTHON, "/tmp/pytriton-venv/bin/python"].find(
   (p): p is string => !!p && existsSync(p),
 );
+if (!PYTHON && process.env.CI === "true")
+  throw new Error("CI: no Python with nvidia-pytriton at /tmp/pytriton-venv (.ci/run installs it)");
 const describeTriton = PYTHON ? describe : describe.skip;
 if (!PYTHON)
   console.warn("triton.test.ts skipped: no Python with nvidia-pytriton (set SSEPT_PYTRITON_PYTHON)");

@@ -125,6 +125,18 @@ describe("recommendations from the real exported model", () => {
     expect(text).toMatch(
       /ssept_gateway_model_version_info\{track="stable",model="ssept-test",version="1",backend="onnx"\} 1/,
     );
+    // Popularity bias: the cold-start user's popular items sit in the top 10% of the ranking.
+    const series = (re: RegExp) => Number(re.exec(text)?.[1]);
+    expect(
+      series(/^ssept_gateway_recommended_item_popularity_count\{track="stable"\} (\S+)$/m),
+    ).toBeGreaterThan(20);
+    expect(
+      series(/^ssept_gateway_recommended_item_popularity_bucket\{le="0.1",track="stable"\} (\S+)$/m),
+    ).toBeGreaterThanOrEqual(5);
+    const top = [...text.matchAll(/^ssept_gateway_top_item_events\{item="(\d+)"\} (\S+)$/gm)];
+    expect(top.length).toBeGreaterThan(0);
+    expect(top.length).toBeLessThanOrEqual(10);
+    expect(Math.max(...top.map((m) => Number(m[2])))).toBeGreaterThanOrEqual(1);
   });
 
   test("health and readiness", async () => {

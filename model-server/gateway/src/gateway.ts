@@ -31,10 +31,22 @@ export async function createGateway(c: GatewayConfig) {
     disableOfflineQueue: true,
     socket: { connectTimeout: 2000, reconnectStrategy: (retries) => Math.min(100 * 2 ** retries, 2000) },
   });
-  redis.on("error", (err: Error) => console.error(`redis: ${err.message}`));
+  // One line per outage, not one per reconnect attempt.
+  let redisDown = false;
+  redis.on("error", (err: Error) => {
+    if (!redisDown) console.error(`redis: ${err.message} (reconnecting)`);
+    redisDown = true;
+  });
+  redis.on("ready", () => {
+    if (redisDown) console.error("redis: reconnected");
+    redisDown = false;
+  });
   await redis.connect();
   const store = new FeatureStore(redis, c.REDIS_KEY_PREFIX);
-  const metrics = gatewayMetrics(() => store.activeUsers(Date.now() - c.ACTIVE_WINDOW_S * 1000));
+  const metrics = gatewayMetrics({
+    activeUsers: () => store.activeUsers(Date.now() - c.ACTIVE_WINDOW_S * 1000),
+    topItems: () => store.topItems(Date.now() - c.ACTIVE_WINDOW_S * 1000, Date.now(), 10),
+  });
   const backends = await loadBackends(c);
   const sink =
     c.EVENT_SINK === "s3"

@@ -3,7 +3,12 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5];
 
 /** Every metric the gateway exports (names documented in model-server/README.md). */
-export function gatewayMetrics(activeUsers: () => Promise<number>) {
+export interface MetricSources {
+  activeUsers(): Promise<number>;
+  topItems(): Promise<{ item: number; events: number }[]>;
+}
+
+export function gatewayMetrics(sources: MetricSources) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "ssept_gateway_" });
   const m = {
@@ -69,9 +74,31 @@ export function gatewayMetrics(activeUsers: () => Promise<number>) {
       registers: [registry],
       async collect() {
         try {
-          this.set(await activeUsers());
+          this.set(await sources.activeUsers());
         } catch {
           // Redis down: keep the last value; readiness reports the outage.
+        }
+      },
+    }),
+    recommendedPopularity: new Histogram({
+      name: "ssept_gateway_recommended_item_popularity",
+      help: "Popularity percentile of each recommended item (0 = the most popular, 1 = never interacted with), by track",
+      labelNames: ["track"] as const,
+      buckets: [0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1],
+      registers: [registry],
+    }),
+    topItemEvents: new Gauge({
+      name: "ssept_gateway_top_item_events",
+      help: "Events of the 10 most interacted-with items within ACTIVE_WINDOW_S (shared through Redis)",
+      labelNames: ["item"] as const,
+      registers: [registry],
+      async collect() {
+        try {
+          const top = await sources.topItems();
+          this.reset();
+          for (const { item, events } of top) this.set({ item: String(item) }, events);
+        } catch {
+          // Redis down: keep the last values; readiness reports the outage.
         }
       },
     }),

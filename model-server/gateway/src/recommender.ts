@@ -43,6 +43,8 @@ function withDeadline<T>(work: (signal: AbortSignal) => Promise<T>, ms: number):
 export class Recommender {
   readonly breakers: Partial<Record<Track, CircuitBreaker>> = {};
   private readonly recommended = new Set<number>();
+  private popularityRank: { ranks: Map<number, number>; at: number } | null = null;
+  private refreshing: Promise<void> | null = null;
 
   constructor(
     private readonly store: FeatureStore,
@@ -121,9 +123,34 @@ export class Recommender {
     }
   }
 
+  /** item -> popularity rank (0 = most popular), refreshed from Redis at most once a minute. */
+  private async ranks(): Promise<Map<number, number>> {
+    const stale = !this.popularityRank || Date.now() - this.popularityRank.at > 60_000;
+    if (stale && !this.refreshing) {
+      this.refreshing = this.store
+        .popularityRanking()
+        .then((items) => {
+          this.popularityRank = { ranks: new Map(items.map((item, rank) => [item, rank])), at: Date.now() };
+        })
+        .finally(() => (this.refreshing = null));
+    }
+    if (!this.popularityRank) await this.refreshing;
+    else this.refreshing?.catch(() => undefined); // a failed background refresh keeps the old ranks
+    return (this.popularityRank as { ranks: Map<number, number> }).ranks;
+  }
+
   private async served(rec: Recommendation, meta: CatalogueMeta): Promise<Recommendation> {
     this.metrics.recommendations.inc({ track: rec.track, source: rec.source });
     for (const { item } of rec.items) this.recommended.add(item);
+    const ranks = await this.ranks();
+    const last = Math.max(1, meta.numItems - 1);
+    for (const { item } of rec.items) {
+      const rank = ranks.get(item);
+      this.metrics.recommendedPopularity.observe(
+        { track: rec.track },
+        rank === undefined ? 1 : Math.min(1, rank / last),
+      );
+    }
     this.metrics.coverage.set(meta.numItems > 0 ? this.recommended.size / meta.numItems : 0);
     const top = rec.items.slice(0, this.options.hitK).map((i) => i.item);
     await this.store.rememberRecommendation(

@@ -13,6 +13,8 @@ export interface CatalogueMeta {
   version: string;
 }
 
+const ITEM_EVENTS_TTL_S = 86_400;
+
 export interface LastRecommendation {
   track: Track;
   items: number[];
@@ -46,6 +48,7 @@ export interface AppliedEvent {
  *   <p>:popular      sorted set item -> interaction count (the fallback list)
  *   <p>:last:<user>  the top-10 last served to the user (for online hit-rate), with a TTL
  *   <p>:active       sorted set user -> last activity (ms), for the active-users gauge
+ *   <p>:item_events:<minute>  sorted set item -> events in that minute (expires after a day)
  */
 export class FeatureStore {
   constructor(
@@ -104,10 +107,33 @@ export class FeatureStore {
         .lTrim(seqKey, -maxlen, -1)
         .zIncrBy(this.key("popular"), 1, String(item))
         .zAdd(this.key("active"), { score: nowMs, value: String(user) })
+        .zIncrBy(this.minuteKey(nowMs), 1, String(item))
+        .expire(this.minuteKey(nowMs), ITEM_EVENTS_TTL_S)
         .exec(),
     );
     const last = replies[0] as unknown as string | null;
     return { last: last ? (JSON.parse(last) as LastRecommendation) : null };
+  }
+
+  private minuteKey(ms: number): string {
+    return this.key("item_events", Math.floor(ms / 60_000));
+  }
+
+  /** The `n` items with the most events over the minutes from `sinceMs` to `nowMs`. */
+  async topItems(sinceMs: number, nowMs: number, n: number): Promise<{ item: number; events: number }[]> {
+    const keys: string[] = [];
+    for (let m = Math.floor(sinceMs / 60_000); m <= Math.floor(nowMs / 60_000); m++)
+      keys.push(this.key("item_events", m));
+    const all = await guarded(this.redis.zUnionWithScores(keys as [string, ...string[]]));
+    return all
+      .sort((a, b) => b.score - a.score)
+      .slice(0, n)
+      .map((e) => ({ item: Number(e.value), events: e.score }));
+  }
+
+  /** Every item with interactions, most popular first. */
+  async popularityRanking(): Promise<number[]> {
+    return (await guarded(this.redis.zRange(this.key("popular"), 0, -1, { REV: true }))).map(Number);
   }
 
   /** Users active since `sinceMs`; older entries are pruned on the way. */

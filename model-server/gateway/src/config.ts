@@ -17,6 +17,7 @@ const schema = z
     BACKEND: z.enum(["triton", "onnx"]).default("triton"),
     TRITON_URL: httpUrl.optional(),
     MODEL_DIR: z.string().optional(),
+    ONNX_THREADS: intFrom(1, 64).default(1),
     MODEL_NAME: z
       .string()
       .regex(/^[A-Za-z0-9_.-]+$/, "a Triton model name (letters, digits, _ . -)")

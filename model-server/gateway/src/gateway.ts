@@ -18,7 +18,7 @@ async function loadBackends(c: GatewayConfig): Promise<Partial<Record<Track, Inf
   for (const [track, version] of Object.entries(trackVersions(c)) as [Track, number][]) {
     backends[track] =
       c.BACKEND === "onnx"
-        ? await OnnxBackend.load(c.MODEL_DIR as string, c.MODEL_NAME, version, c.MAXLEN)
+        ? await OnnxBackend.load(c.MODEL_DIR as string, c.MODEL_NAME, version, c.MAXLEN, c.ONNX_THREADS)
         : new KServeBackend(c.TRITON_URL as string, c.MODEL_NAME, version, c.MAXLEN);
   }
   return backends;

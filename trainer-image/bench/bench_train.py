@@ -4,10 +4,13 @@ catalogue), next to the popularity baseline, on
   - wikipedia.txt (JODIE Wikipedia in `user item` form), and
   - a synthetic set shaped like MovieLens-1M (6,040 users, 3,416 items, mean length 165),
 
-on CPU and, when one is present, on a GPU. Prints one table. A benchmark, not a test: the
-numbers depend on the machine and on the number of epochs (--epochs).
+on CPU and, when one is present, on a GPU; and, on the same data and device in the same run, a
+straightforward PyTorch SASRec (bench/reference_sasrec.py: host-side sampling, nn.MultiheadAttention,
+evaluation one user at a time) with the same width, so the speed ratio is measured, not quoted.
+Prints one table and the ratios. A benchmark, not a test: the numbers depend on the machine and on
+the number of epochs (--epochs).
 
-    /usr/bin/python3 trainer-image/bench/bench_train.py --epochs 3 --devices cpu
+    .venv/bin/python trainer-image/bench/bench_train.py --epochs 3 --devices cpu
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ from ssept.model import ModelConfig  # noqa: E402
 from ssept.split import LeaveOneOutSplit, leave_one_out  # noqa: E402
 from ssept.synthetic import generate_sequences  # noqa: E402
 from ssept.training import TrainConfig, Trainer  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from reference_sasrec import run_reference  # noqa: E402
 
 
 @dataclass
@@ -70,6 +76,7 @@ def run(workload: Workload, device: torch.device, args: argparse.Namespace) -> d
     popularity = trainer.evaluator.evaluate(PopularityScorer(split, device), "test", workload.mask_seen, seed=args.seed)
     return {
         "data": workload.name,
+        "model": "ssept",
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "epochs": args.epochs,
         "first_s": seconds[0],
@@ -82,6 +89,14 @@ def run(workload: Workload, device: torch.device, args: argparse.Namespace) -> d
         "pop_hr10": popularity["test_hr10"],
         "pop_ndcg10": popularity["test_ndcg10"],
     }
+
+
+def run_reference_row(workload: Workload, device: torch.device, args: argparse.Namespace) -> dict:
+    result = run_reference(workload.split, workload.maxlen, 2 * args.dim, args.blocks, args.dropout, args.epochs,
+                           args.batch_size, device, args.seed)
+    return {"data": workload.name, "model": "reference-sasrec",
+            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu", "epochs": args.epochs,
+            **result, "full_hr10": "-", "full_ndcg10": "-", "pop_hr10": "-", "pop_ndcg10": "-"}
 
 
 def main() -> None:
@@ -99,6 +114,7 @@ def main() -> None:
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    parser.add_argument("--no-reference", action="store_true", help="skip the reference SASRec rows")
     args = parser.parse_args()
     if args.epochs < 1:
         parser.error("--epochs must be >= 1")
@@ -115,15 +131,25 @@ def main() -> None:
         workloads.append(wikipedia(args.wikipedia, args.maxlen_wikipedia))
     if args.data in ("both", "ml1m-shape"):
         workloads.append(movielens_shaped(args.maxlen_ml, args.seed))
-    rows = [run(w, d, args) for w in workloads for d in devices]
-    header = ("data", "device", "epochs", "first_s", "epoch_s", "eval_s", "hr10", "ndcg10", "full_hr10", "full_ndcg10",
+    rows = []
+    for workload in workloads:
+        for device in devices:
+            rows.append(run(workload, device, args))
+            if not args.no_reference:
+                rows.append(run_reference_row(workload, device, args))
+    header = ("data", "model", "device", "epochs", "first_s", "epoch_s", "eval_s", "hr10", "ndcg10", "full_hr10", "full_ndcg10",
               "pop_hr10", "pop_ndcg10")
     widths = [max(len(h), *(len(_fmt(r[h])) for r in rows)) for h in header]
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, dim {args.dim}x2, blocks {args.blocks}, "
+    blas = next((p.split("=", 1)[1] for p in torch.__config__.show().replace(",", " ").split() if p.startswith("BLAS_INFO=")), "?")
+    print(f"torch {torch.__version__} (BLAS {blas}), threads {torch.get_num_threads()}, dim {args.dim}x2, blocks {args.blocks}, "
           f"batch {args.batch_size}, test split, 100 sampled negatives (hr10/ndcg10) and full catalogue (full_*)")
     print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
     for row in rows:
         print("  ".join(_fmt(row[h]).ljust(w) for h, w in zip(header, widths)))
+    for ours, ref in zip(rows, rows[1:]):
+        if ours["model"] == "ssept" and ref["model"] == "reference-sasrec":
+            print(f"{ours['data']} on {ours['device']}: reference / ours = {ref['epoch_s'] / ours['epoch_s']:.1f}x per "
+                  f"epoch, {ref['eval_s'] / ours['eval_s']:.1f}x evaluation (NDCG@10 {ours['ndcg10']:.3f} vs {ref['ndcg10']:.3f})")
 
 
 def _fmt(value: object) -> str:

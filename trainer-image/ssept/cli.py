@@ -9,6 +9,7 @@ names it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -340,13 +341,17 @@ def run_stage(args: argparse.Namespace) -> dict:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    stdout = sys.stdout
     try:
-        result = run_stage(args)
+        # stdout carries only the JSON result: whatever a library prints there while the stage
+        # runs (Ray's "View detailed results here", MLflow's run links) goes to stderr.
+        with contextlib.redirect_stdout(sys.stderr):
+            result = run_stage(args)
     except (ValueError, StorageError, RuntimeError, FileNotFoundError) as exc:
         print(f"ssept {args.stage}: error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, UsageError) else 1
-    json.dump(result, sys.stdout, indent=2, sort_keys=True, default=str)
-    sys.stdout.write("\n")
+    json.dump(result, stdout, indent=2, sort_keys=True, default=str)
+    stdout.write("\n")
     return 0
 
 

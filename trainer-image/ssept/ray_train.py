@@ -125,8 +125,12 @@ def fit_with_ray(
         trainer = TorchTrainer(
             train_loop_per_worker,
             train_loop_config=loop_config,
+            # The coordinating trainer actor only waits on the workers: it takes no CPU of theirs.
             scaling_config=ScalingConfig(
-                num_workers=num_workers, use_gpu=gpus_per_worker > 0, resources_per_worker=resources
+                num_workers=num_workers,
+                use_gpu=gpus_per_worker > 0,
+                resources_per_worker=resources,
+                trainer_resources={"CPU": 0},
             ),
             run_config=RunConfig(
                 name=job.run_name,

@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import * as http from "node:http";
 import * as path from "node:path";
+import { METRIC_CATALOG } from "../../components/platform/metricCatalog";
 import { userBucket } from "../../model-server/gateway/src/tracks";
 import { TestGateway, call, postEvent, recommend, startGateway } from "./gatewayKit";
 import { ModelFixture, RedisServer, exportModelFixture, freePort, startRedis } from "./services";
@@ -137,6 +138,18 @@ describe("recommendations from the real exported model", () => {
     expect(top.length).toBeGreaterThan(0);
     expect(top.length).toBeLessThanOrEqual(10);
     expect(Math.max(...top.map((m) => Number(m[2])))).toBeGreaterThanOrEqual(1);
+  });
+
+  test("every gateway metric the dashboards and alerts query is exported", async () => {
+    const text = (await call(gw, "/metrics")).text;
+    // Declared families (a labelled series appears only once observed); histograms as Prometheus stores them.
+    const exported = new Set(
+      [...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].flatMap(([, name, type]) =>
+        type === "histogram" ? [`${name}_bucket`, `${name}_count`, `${name}_sum`] : [name],
+      ),
+    );
+    for (const name of [...METRIC_CATALOG.gateway, ...(METRIC_CATALOG["gateway (requested)"] ?? [])])
+      expect({ name, exported: exported.has(name) }).toEqual({ name, exported: true });
   });
 
   test("health and readiness", async () => {

@@ -1,5 +1,6 @@
 /** @jest-environment ./tests/serving/hostTypedArrays.environment.js */
 import { readFileSync } from "node:fs";
+import { METRIC_CATALOG } from "../../components/platform/metricCatalog";
 import { loadSimulatorConfig } from "../../model-server/simulator/src/config";
 import { parseHeldOut } from "../../model-server/simulator/src/heldout";
 import { simulatorMetrics } from "../../model-server/simulator/src/metrics";
@@ -61,6 +62,8 @@ test("replays held-out next items as live users; the gateway counts the same eve
     metricValue(sim, 'ssept_simulator_next_item_checks_total{track="stable",source="model"}') +
     metricValue(sim, 'ssept_simulator_next_item_checks_total{track="stable",source="fallback"}');
   expect(checks).toBe(events);
+
+  for (const name of METRIC_CATALOG.simulator) expect(sim).toContain(`\n${name}{`);
 
   const gateway = (await call(gw, "/metrics")).text;
   expect(metricValue(gateway, 'ssept_gateway_events_total{type="view"}')).toBe(events);

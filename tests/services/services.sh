@@ -303,6 +303,13 @@ write_state() {
   mv "$STATE.tmp" "$STATE"
 }
 
+# A readiness check must not be answered by some other process already on the port.
+require_free_port() {
+  if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+    die "port $1 ($2) is already in use on 127.0.0.1: another instance? stop it or set $3"
+  fi
+}
+
 cmd_start() {
   local wanted=("$@")
   [ "${#wanted[@]}" -gt 0 ] || wanted=(ceph postgres mlflow redis)
@@ -312,7 +319,20 @@ cmd_start() {
   if [ -f "$STATE" ]; then
     die "services already started from $DIR ($(grep SSEPT_SERVICES= "$STATE" | cut -d= -f2)); run: $0 stop"
   fi
+  for s in "${wanted[@]}"; do
+    case "$s" in
+      ceph)
+        require_free_port "$CEPH_MON_V2_PORT" "ceph monitor v2" SSEPT_CEPH_MON_V2_PORT
+        require_free_port "$CEPH_MON_V1_PORT" "ceph monitor v1" SSEPT_CEPH_MON_V1_PORT
+        require_free_port "$RGW_PORT" "RADOS Gateway" SSEPT_RGW_PORT
+        ;;
+      postgres) require_free_port "$POSTGRES_PORT" postgres SSEPT_POSTGRES_PORT ;;
+      mlflow) require_free_port "$MLFLOW_PORT" "MLflow server" SSEPT_MLFLOW_PORT ;;
+      redis) require_free_port "$REDIS_PORT" redis SSEPT_REDIS_PORT ;;
+    esac
+  done
   mkdir -p "$DIR"
+  # The Postgres server runs as the postgres user and must reach its directory (mktemp -d is 700).
   chmod 755 "$DIR"
   local all_start=$SECONDS started=()
   for s in ceph postgres mlflow redis; do

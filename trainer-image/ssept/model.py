@@ -171,6 +171,17 @@ class SSEPT(SequenceEncoder):
         self.user_scale = math.sqrt(config.user_dim)
         self.reset_parameters()
 
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        # The user vector is both in the input and in every candidate's vector, so with random
+        # initial users the residual stream makes <h_user, u> a large positive bias (about +2.3
+        # on the ML-1M-shaped set) shared by the positive and the negative: sigmoid(positive)
+        # starts near 0.9, the positive term of the BCE loss gives little gradient, and training
+        # mostly pushes the uniform negatives down (it learns popularity). Starting users at 0
+        # starts that bias at 0; users still learn (the candidate side gives them a gradient).
+        with torch.no_grad():
+            self.user_emb.weight.zero_()
+
     def user_vectors(self, users: torch.Tensor) -> torch.Tensor:
         return self.user_emb(users) * self.user_scale
 

@@ -27,6 +27,8 @@ def _model_and_batch(num_heads: int):
     torch.manual_seed(5)
     model = SSEPT(ModelConfig(num_users=20, num_items=50, maxlen=12, item_dim=12, user_dim=4, num_blocks=2,
                               num_heads=num_heads, dropout=0.0))
+    with torch.no_grad():  # distinct users, as after training (they start at 0)
+        model.user_emb.weight.normal_(0.0, 0.3)
     users = torch.randint(1, 21, (6,))
     seqs = torch.zeros(6, 12, dtype=torch.long)
     for row, length in enumerate((0, 1, 4, 7, 11, 12)):  # empty to full, left-padded

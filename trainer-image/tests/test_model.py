@@ -48,7 +48,10 @@ def _model(**overrides):
     torch.manual_seed(1)
     config = dict(num_users=10, num_items=30, maxlen=8, item_dim=6, user_dim=4, num_blocks=2, num_heads=2, dropout=0.2)
     config.update(overrides)
-    return SSEPT(ModelConfig(**config)).eval()
+    model = SSEPT(ModelConfig(**config)).eval()
+    with torch.no_grad():  # distinct users, as after training (they start at 0)
+        model.user_emb.weight.normal_(0.0, 0.3)
+    return model
 
 
 def test_outputs_are_causal():
@@ -112,3 +115,25 @@ def test_model_config_errors_name_the_field(overrides, message):
     base = dict(num_users=10, num_items=30, item_dim=6, user_dim=4)
     with pytest.raises(ValueError, match=message):
         ModelConfig(**{**base, **overrides})
+
+
+def test_ssept_starts_without_a_shared_user_bias_and_still_learns_users():
+    """Regression (issue 10): with random initial users, <h_user, u> was a large positive bias
+    shared by the positive and the negative logit (sigmoid of both near 0.9), so the positive
+    half of the loss barely trained and SSE-PT stayed at popularity on the ML-1M-shaped set."""
+    torch.manual_seed(0)
+    model = SSEPT(ModelConfig(num_users=300, num_items=200, maxlen=20, item_dim=16, user_dim=16, dropout=0.0))
+    users = torch.arange(1, 65)
+    seq = torch.randint(1, 201, (64, 20))
+    pos, neg = torch.randint(1, 201, (64, 20)), torch.randint(1, 201, (64, 20))
+    model.eval()
+    with torch.no_grad():
+        pos_logits, neg_logits = model(users, seq, pos, neg)
+    # The item part alone is small at initialisation (|mean| ~ 0.01); the user part must add nothing.
+    assert abs(float(pos_logits.mean())) < 0.2 and abs(float(neg_logits.mean())) < 0.2
+    model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss = bce_loss(*model(users, seq, pos, neg), pos != 0)
+    loss.backward()
+    optimizer.step()
+    assert model.user_emb.weight[users].abs().sum(-1).min() > 0  # every trained user moved off 0

@@ -13,7 +13,10 @@ def _model(seed=0, **overrides):
     torch.manual_seed(seed)
     config = dict(num_users=25, num_items=60, maxlen=10, item_dim=8, user_dim=8, num_blocks=2, num_heads=2)
     config.update(overrides)
-    return SSEPT(ModelConfig(**config))
+    model = SSEPT(ModelConfig(**config))
+    with torch.no_grad():  # distinct users, as after training (they start at 0), so the user path is checked
+        model.user_emb.weight.normal_(0.0, 0.3)
+    return model
 
 
 @pytest.mark.parametrize("mask_seen", [True, False])

@@ -3,7 +3,7 @@
  * tests run them over the mock harness's records and the policy pack (index.ts) over the engine's.
  * Each returns the violations it found, one message each; none means compliant.
  */
-import { GPU_NODE_TAINT } from "../components/chameleon/nodeScheduling";
+import { GPU_NODE_TAINT } from "../components/contracts";
 
 export interface PolicyInput {
   type: string;

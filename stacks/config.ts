@@ -1,9 +1,19 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { ConfigKey, DEFAULTS, GPU_WINDOW, KEYS, RawConfig, RESOURCES } from "./configSchema";
-import { s3EndpointOf, Site, site, SiteId, SITES } from "./sites";
+import { s3EndpointOf, site, SiteId, SITES } from "../components/chameleon/sites";
+import {
+  ChameleonCluster,
+  GpuReservation,
+  GpuWindow,
+  Secret,
+  SiteCredential,
+} from "../components/chameleon/clusterSpec";
+import { BUCKET_ROLES, BucketRole, FeatureSwitches, PROJECT, ResourceSpec } from "../components/contracts";
 
-export const PROJECT = "sse-pt-platform";
+export type { ChameleonCluster, GpuReservation, GpuWindow, Secret, SiteCredential };
+export { BUCKET_ROLES, PROJECT };
+export type { BucketRole, ResourceSpec };
 
 /** A config value that failed a rule. The message names the key, the bad value and what is allowed. */
 export class ConfigError extends Error {
@@ -21,85 +31,6 @@ export class ConfigError extends Error {
   }
 }
 
-export type Secret = pulumi.Output<string>;
-
-export interface ResourceSpec {
-  requests: { cpu: string; memory: string };
-  limits: { cpu: string; memory: string };
-}
-
-export interface GpuWindow {
-  /** Position in gpuWindows, for messages only: removing an ended window shifts it. */
-  index: number;
-  /**
-   * The window's start, `20270105t1400`: leases and GPU nodes are named by it, so that removing
-   * another window from the list renames (and replaces) nothing.
-   */
-  key: string;
-  /** As written in config, e.g. 2027-01-05T14:00Z/4h. */
-  spec: string;
-  /** Blazar's date format, UTC: `YYYY-MM-DD HH:MM`. */
-  start: string;
-  end: string;
-  hours: number;
-  startsAt: Date;
-  endsAt: Date;
-}
-
-export type GpuReservation =
-  { kind: "physical:host"; nodeType: string } | { kind: "flavor:instance"; flavor: string };
-
-export interface SiteCredential {
-  site: Site;
-  id: string;
-  secret: Secret;
-  /** The full config keys holding it: Blazar's provider re-reads them at refresh and destroy. */
-  keys: { id: string; secret: string };
-}
-
-export interface ChameleonCluster {
-  mode: "chameleon";
-  sites: { compute: Site; gpu: Site; objectStore: Site };
-  /** One credential per site in use. */
-  credentials: Readonly<Partial<Record<SiteId, SiteCredential>>>;
-  adminCidrs: readonly string[];
-  keyPairName: string;
-  sshPrivateKey: Secret;
-  network: {
-    externalNetwork: string;
-    subnetCidr: string;
-    gpuSubnetCidr: string;
-    sporadicFloatingIp: boolean;
-  };
-  k3sVersion: string;
-  nodes: {
-    vmImage: string;
-    serverFlavor: string;
-    agentFlavor: string;
-    agentCount: number;
-    vmLeaseHours: number;
-  };
-  dataVolumeGb: number;
-  /** Chameleon SU rates for the plan's estimates (config suPerBareMetalNodeHour, suPerKvmHostHour). */
-  su: {
-    bareMetalPerNodeHour: number;
-    kvmHostPerHour: number;
-    /** False while the bare-metal rate is the base default: GPU host estimates are then lower bounds. */
-    bareMetalRateSet: boolean;
-  };
-  gpu: {
-    nodeCount: number;
-    image: string;
-    reservation: GpuReservation;
-    /** The windows that have not ended when the config was loaded: each gets a lease. */
-    windows: readonly GpuWindow[];
-    /** Windows in gpuWindows that have ended: ignored (no lease), with a warning to remove them. */
-    endedWindows: readonly GpuWindow[];
-    /** The window that contains the moment the config was loaded; GPU nodes exist only inside one. */
-    activeWindow?: GpuWindow;
-  };
-}
-
 export interface ExistingCluster {
   mode: "existing";
   kubeconfig: Secret;
@@ -110,17 +41,6 @@ export interface ObjectStore {
   /** In chameleon mode the keys are EC2 credentials made by the estate; in existing mode they come from config. */
   credentials?: { accessKey: Secret; secretKey: Secret };
 }
-
-export const BUCKET_ROLES = [
-  "raw-data",
-  "processed-data",
-  "features",
-  "models",
-  "logs",
-  "mlflow-artifacts",
-  "ray-checkpoints",
-] as const;
-export type BucketRole = (typeof BUCKET_ROLES)[number];
 
 export interface PlatformConfig {
   project: string;
@@ -168,14 +88,7 @@ export interface PlatformConfig {
     maxLatencyRatio: number;
     maxErrorRatio: number;
   };
-  features: {
-    monitoring: boolean;
-    mlflow: boolean;
-    ray: boolean;
-    argo: boolean;
-    serving: boolean;
-    simulator: boolean;
-  };
+  features: FeatureSwitches;
 }
 
 const CREDENTIAL_KEYS: Record<SiteId, { id: ConfigKey; secret: ConfigKey }> = {

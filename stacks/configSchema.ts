@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { SITE_IDS } from "./sites";
+import { SITE_IDS } from "../components/chameleon/sites";
+import { hasPinnedTagOrDigest, isLatestTag } from "../components/contracts";
 
 /**
  * Every config key of the project, flat, as `pulumi config set <key>` spells it. Pulumi.yaml
@@ -65,11 +66,8 @@ const count = (min: number, max: number) =>
 /** Image references must be pinned: a tag other than `latest`, or a digest. */
 export const pinnedImage = z
   .string()
-  .refine(
-    (ref) => /@sha256:[0-9a-f]{64}$/.test(ref) || /:[\w][\w.-]{0,127}$/.test(ref.split("/").pop() ?? ""),
-    "an image reference with a pinned tag or digest (registry/name:1.2.3)",
-  )
-  .refine((ref) => !/:latest$/.test(ref), "a pinned tag, not `latest`");
+  .refine(hasPinnedTagOrDigest, "an image reference with a pinned tag or digest (registry/name:1.2.3)")
+  .refine((ref) => !isLatestTag(ref), "a pinned tag, not `latest`");
 
 /** Kubernetes resources as `cpu/memory` requests, `:`, `cpu/memory` limits, e.g. `250m/512Mi:1/1Gi`. */
 export const RESOURCES = /^(\d+m?|\d+\.\d+)\/(\d+(?:Mi|Gi))(?::(\d+m?|\d+\.\d+)\/(\d+(?:Mi|Gi)))$/;

@@ -1,3 +1,4 @@
+import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { K3sCluster } from "../components/chameleon/cluster";
 import { crossSiteGpu, gpuFloatingIpRoles } from "../components/chameleon/clusterNodes";
@@ -6,19 +7,20 @@ import { ObjectStorage } from "../components/chameleon/objectStorage";
 import { Reservations } from "../components/chameleon/reservations";
 import { SiteProviders } from "../components/chameleon/siteProviders";
 import { ClusterAccess } from "../components/platform/clusterAccess";
-import { PlatformContext, S3Access } from "../components/platform/context";
-import { Argo } from "../components/platform/argo";
+import { dataVolumeNodeSelector, NAMESPACES, S3Access } from "../components/contracts";
+import { Argo, ArgoArgs } from "../components/platform/argo";
 import { GpuSupport } from "../components/platform/gpuSupport";
-import { Ingress } from "../components/platform/ingress";
+import { Ingress, IngressArgs } from "../components/platform/ingress";
 import { baseDomainOf, IngressRoute } from "../components/platform/ingressRoutes";
 import { LeaseEnd } from "../components/platform/leaseMetrics";
-import { Mlflow } from "../components/platform/mlflow";
-import { Monitoring } from "../components/platform/monitoring";
-import { Ray } from "../components/platform/ray";
+import { Mlflow, MlflowArgs } from "../components/platform/mlflow";
+import { MlflowSpec } from "../components/platform/mlflowManifests";
+import { Monitoring, MonitoringArgs } from "../components/platform/monitoring";
+import { PrometheusOptions } from "../components/platform/monitoringValues";
+import { Ray, RayArgs } from "../components/platform/ray";
+import { ClusterEndpoints } from "../components/platform/trafficRules";
 import { Serving } from "../components/app/serving";
 import { Simulator } from "../components/app/simulator";
-import { DATA_VOLUME_NODE_LABEL } from "../components/chameleon/nodeScheduling";
-import { NAMESPACES } from "../components/platform/context";
 import { ChameleonCluster, PlatformConfig } from "./config";
 import { StackOutputs } from "./outputs";
 
@@ -63,7 +65,7 @@ export function buildEstate(config: PlatformConfig): StackOutputs {
 /** Everything on Kubernetes, in the cluster the cloud layer made (or the existing one). */
 function platformLayer(config: PlatformConfig, layer: ClusterLayer): StackOutputs {
   const access = new ClusterAccess("ssept", { kubeconfig: layer.kubeconfig });
-  const ctx: PlatformContext = { config, provider: access.provider, s3: layer.s3 };
+  const cluster: KubernetesCluster = { provider: access.provider, s3: layer.s3 };
   const gpuSupport = layer.gpu
     ? new GpuSupport("ssept-gpu", {
         environment: config.environment,
@@ -79,12 +81,11 @@ function platformLayer(config: PlatformConfig, layer: ClusterLayer): StackOutput
   if (config.features.monitoring) {
     monitoring = new Monitoring(
       "ssept-monitoring",
-      {
-        ctx,
+      monitoringArgs(config, cluster, {
         gpu: layer.gpu,
         leaseEnds: layer.leaseEnds,
         gpuDependsOn: gpuSupport ? [gpuSupport] : undefined,
-      },
+      }),
       { dependsOn: layer.ready },
     );
     routes.push({
@@ -97,7 +98,9 @@ function platformLayer(config: PlatformConfig, layer: ClusterLayer): StackOutput
   }
 
   const mlflow = config.features.mlflow
-    ? new Mlflow("ssept-mlflow", { ctx, monitoringCrds: monitoring?.crdRelease }, { dependsOn: layer.ready })
+    ? new Mlflow("ssept-mlflow", mlflowArgs(config, cluster, { monitoringCrds: monitoring?.crdRelease }), {
+        dependsOn: layer.ready,
+      })
     : undefined;
   if (mlflow) routes.push({ name: "mlflow", service: mlflow.ui, auth: "basic", backend: mlflow.uiBackend });
 
@@ -106,14 +109,13 @@ function platformLayer(config: PlatformConfig, layer: ClusterLayer): StackOutput
     config.features.ray && mlflow
       ? new Ray(
           "ssept-ray",
-          {
-            ctx,
+          rayArgs(config, cluster, {
             gpu: layer.gpu,
             mlflowTrackingUri: mlflow.trackingUri,
             grafanaHost: monitoring?.grafanaInternalUrl,
             prometheusHost: monitoring?.prometheusUrl,
             monitoringCrds: monitoring?.crdRelease,
-          },
+          }),
           { dependsOn: [...layer.ready, ...(gpuSupport ? [gpuSupport] : [])] },
         )
       : undefined;
@@ -123,14 +125,13 @@ function platformLayer(config: PlatformConfig, layer: ClusterLayer): StackOutput
   if (config.features.argo && mlflow && ray) {
     const argo = new Argo(
       "ssept-argo",
-      {
-        ctx,
+      argoArgs(config, cluster, {
         mlflowTrackingUri: mlflow.trackingUri,
         rayNamespace: ray.namespace,
         rayClusterName: ray.clusterName,
         gpu: layer.gpu,
         monitoringCrds: monitoring?.crdRelease,
-      },
+      }),
       { dependsOn: layer.ready },
     );
     routes.push({ name: "argo", service: argo.ui, auth: "basic", backend: argo.uiBackend });
@@ -150,7 +151,7 @@ function platformLayer(config: PlatformConfig, layer: ClusterLayer): StackOutput
   if (routes.length > 0) {
     const ingress = new Ingress(
       "ssept",
-      { ctx, baseDomain: layer.baseDomain, routes, traefik: layer.traefik },
+      ingressArgs(config, cluster.provider, { baseDomain: layer.baseDomain, routes, traefik: layer.traefik }),
       { dependsOn: layer.ready },
     );
     outputs.grafanaUrl = ingress.urls.grafana;
@@ -161,6 +162,143 @@ function platformLayer(config: PlatformConfig, layer: ClusterLayer): StackOutput
     outputs.uiCredentials = { grafana: grafanaLogin, basicAuth: ingress.basicAuth };
   }
   return outputs;
+}
+
+/** What every Kubernetes component of the estate is given: the cluster's provider and the object store's keys. */
+export interface KubernetesCluster {
+  provider: k8s.Provider;
+  s3: S3Access;
+}
+
+/*
+ * Config → component Args, one function per component: the only place that reads the stack
+ * config on a component's behalf. Each takes the config, the cluster, and the objects the
+ * component is wired to (which the estate makes), and returns exactly the component's Args.
+ */
+
+/** The object store's URL and the node subnet, as the namespaces' egress policies need them. */
+export function clusterEndpoints(config: Pick<PlatformConfig, "objectStore" | "cluster">): ClusterEndpoints {
+  return {
+    s3Endpoint: config.objectStore.endpoint,
+    nodeCidr: config.cluster.mode === "chameleon" ? config.cluster.network.subnetCidr : undefined,
+  };
+}
+
+/** Stateful pods (Prometheus, Postgres, Redis) on Chameleon run on the node with the Cinder data volume. */
+export function statefulNodeSelector(
+  config: Pick<PlatformConfig, "cluster">,
+): Record<string, string> | undefined {
+  return config.cluster.mode === "chameleon" ? dataVolumeNodeSelector() : undefined;
+}
+
+export function prometheusOptions(config: Pick<PlatformConfig, "monitoring" | "cluster">): PrometheusOptions {
+  return {
+    retention: config.monitoring.retention,
+    storageGi: config.monitoring.storageGi,
+    nodeSelector: statefulNodeSelector(config),
+  };
+}
+
+export function monitoringArgs(
+  config: PlatformConfig,
+  cluster: KubernetesCluster,
+  wiring: Pick<MonitoringArgs, "gpu" | "leaseEnds" | "gpuDependsOn">,
+): MonitoringArgs {
+  return {
+    provider: cluster.provider,
+    environment: config.environment,
+    prometheus: prometheusOptions(config),
+    nodeCidr: clusterEndpoints(config).nodeCidr,
+    p95SloMs: config.serving.p95SloMs,
+    features: config.features,
+    ...wiring,
+  };
+}
+
+export function mlflowSpec(config: PlatformConfig): MlflowSpec {
+  return {
+    image: config.images.mlflow,
+    artifactsBucket: config.buckets["mlflow-artifacts"],
+    server: config.mlflow.server,
+    postgres: config.mlflow.postgres,
+    postgresStorageGi: config.mlflow.postgresStorageGi,
+    backupSchedule: config.mlflow.backupSchedule,
+    postgresNodeSelector: statefulNodeSelector(config),
+  };
+}
+
+export function mlflowArgs(
+  config: PlatformConfig,
+  cluster: KubernetesCluster,
+  wiring: Pick<MlflowArgs, "monitoringCrds"> = {},
+): MlflowArgs {
+  return {
+    provider: cluster.provider,
+    spec: mlflowSpec(config),
+    s3: cluster.s3,
+    buckets: config.buckets,
+    s3Endpoint: config.objectStore.endpoint,
+    monitoring: config.features.monitoring,
+    ...wiring,
+  };
+}
+
+export function rayArgs(
+  config: PlatformConfig,
+  cluster: KubernetesCluster,
+  wiring: Omit<
+    RayArgs,
+    "provider" | "environment" | "image" | "ray" | "s3" | "buckets" | "endpoints" | "monitoring"
+  >,
+): RayArgs {
+  return {
+    provider: cluster.provider,
+    environment: config.environment,
+    image: config.images.trainer,
+    ray: config.ray,
+    s3: cluster.s3,
+    buckets: config.buckets,
+    endpoints: clusterEndpoints(config),
+    monitoring: config.features.monitoring,
+    ...wiring,
+  };
+}
+
+export function argoArgs(
+  config: PlatformConfig,
+  cluster: KubernetesCluster,
+  wiring: Omit<
+    ArgoArgs,
+    "provider" | "environment" | "image" | "s3" | "buckets" | "endpoints" | "monitoring"
+  >,
+): ArgoArgs {
+  return {
+    provider: cluster.provider,
+    environment: config.environment,
+    image: config.images.trainer,
+    s3: cluster.s3,
+    buckets: config.buckets,
+    endpoints: clusterEndpoints(config),
+    monitoring: config.features.monitoring,
+    ...wiring,
+  };
+}
+
+export function ingressArgs(
+  config: PlatformConfig,
+  provider: k8s.Provider,
+  wiring: Pick<IngressArgs, "baseDomain" | "routes" | "traefik">,
+): IngressArgs {
+  return {
+    provider,
+    environment: config.environment,
+    tls: {
+      tlsMode: config.ingress.tlsMode,
+      domain: config.ingress.domain,
+      acmeEmail: config.ingress.acmeEmail,
+    },
+    ...wiring,
+  };
 }
 
 /** Triton, the gateway and Redis, and the simulator that drives them (enableSimulator). */
@@ -207,10 +345,7 @@ function servingLayer(
       redis: {
         resources: s.redis,
         storageGi: s.redisStorageGi,
-        nodeSelector:
-          config.cluster.mode === "chameleon"
-            ? { [DATA_VOLUME_NODE_LABEL.key]: DATA_VOLUME_NODE_LABEL.value }
-            : undefined,
+        nodeSelector: statefulNodeSelector(config),
       },
       features: { dataset: s.dataset, version: s.featuresVersion },
       simulatorNamespace: config.features.simulator ? NAMESPACES.simulator : undefined,

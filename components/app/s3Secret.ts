@@ -1,6 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { S3Access } from "../platform/context";
+import { S3Access } from "../contracts";
 import { S3_SECRET_NAME, s3Environment } from "../platform/s3Credentials";
 
 export type BucketNames = Parameters<typeof s3Environment>[1];

@@ -1,6 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { NAMESPACES, S3Access } from "../platform/context";
+import { NAMESPACES, S3Access } from "../contracts";
 import { grafanaDashboard } from "../platform/dashboards";
 import { SERVING_DASHBOARDS } from "../platform/dashboards/serving";
 import { namespacePolicies, platformNamespace } from "../platform/namespace";

@@ -1,7 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as k8s from "@pulumi/kubernetes";
-import { gpuNodeSelector, gpuToleration, NVIDIA_RUNTIME_CLASS } from "../chameleon/nodeScheduling";
+import { gpuNodeSelector, gpuToleration, NVIDIA_RUNTIME_CLASS } from "../contracts";
 import { nonRootPod, restrictedContainer } from "../platform/containerSecurity";
 import { httpProbe } from "../platform/probes";
 import {

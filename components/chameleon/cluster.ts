@@ -2,8 +2,8 @@ import * as command from "@pulumi/command";
 import * as openstack from "@pulumi/openstack";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { ChameleonCluster, GpuWindow } from "../../stacks/config";
-import { Site, SiteId } from "../../stacks/sites";
+import { ChameleonCluster, GpuWindow } from "./clusterSpec";
+import { Site, SiteId } from "./sites";
 import {
   crossSiteGpu,
   gpuPlacement,

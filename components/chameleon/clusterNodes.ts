@@ -1,5 +1,5 @@
-import { ChameleonCluster, GpuReservation, GpuWindow } from "../../stacks/config";
-import { SiteId } from "../../stacks/sites";
+import { ChameleonCluster, GpuReservation, GpuWindow } from "./clusterSpec";
+import { SiteId } from "./sites";
 
 /**
  * Which machines the k3s cluster has, where, how they are reached and how GPU nodes are placed:

@@ -2,14 +2,8 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as yaml from "js-yaml";
-import {
-  DATA_VOLUME_NODE_LABEL,
-  GPU_NODE_LABEL,
-  GPU_NODE_TAINT,
-  labelArg,
-  NVIDIA_RUNTIME_CLASS,
-  taintArg,
-} from "./nodeScheduling";
+import { DATA_VOLUME_NODE_LABEL, GPU_NODE_LABEL, GPU_NODE_TAINT, NVIDIA_RUNTIME_CLASS } from "../contracts";
+import { labelArg, taintArg } from "./nodeScheduling";
 
 /**
  * What the K3sCluster runs on its nodes, as pure values: the scripts, the command line that runs

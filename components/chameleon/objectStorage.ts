@@ -1,7 +1,6 @@
 import * as openstack from "@pulumi/openstack";
 import * as pulumi from "@pulumi/pulumi";
-import { BUCKET_ROLES, BucketRole } from "../../stacks/config";
-import { S3Access } from "../platform/context";
+import { BUCKET_ROLES, BucketRole, S3Access } from "../contracts";
 
 export interface ObjectStorageArgs {
   /** The provider of the object-store site (CHI@TACC or CHI@UC; KVM@TACC has no object store). */

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
-import { ChameleonCluster, GpuWindow, PROJECT, SiteCredential } from "../../stacks/config";
-import { SiteId } from "../../stacks/sites";
+import { PROJECT } from "../contracts";
+import { ChameleonCluster, GpuWindow, SiteCredential } from "./clusterSpec";
+import { SiteId } from "./sites";
 import { Lease } from "./blazar/lease";
 import { PlannedLease, planLeases } from "./blazar/plan";
 

@@ -1,7 +1,7 @@
 import * as openstack from "@pulumi/openstack";
 import * as pulumi from "@pulumi/pulumi";
-import { SiteCredential } from "../../stacks/config";
-import { SiteId } from "../../stacks/sites";
+import { SiteCredential } from "./clusterSpec";
+import { SiteId } from "./sites";
 
 export interface SiteProvidersArgs {
   /** One application credential per site in use. */

@@ -1,7 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as yaml from "js-yaml";
-import { PlatformConfig } from "../../stacks/config";
+import { Feature, FEATURES, FeatureSwitches } from "../contracts";
 
 /** PrometheusRule manifests, one file each; their promtool tests live in `tests/` below. */
 export const ALERT_RULES_DIR = path.resolve(__dirname, "..", "..", "k8s-manifests", "monitoring");
@@ -9,7 +9,7 @@ export const ALERT_RULES_DIR = path.resolve(__dirname, "..", "..", "k8s-manifest
 /** Annotation naming the feature switch a rule file belongs to, e.g. `mlflow`: absent() would fire without it. */
 export const REQUIRES_FEATURE_ANNOTATION = "ssept.io/requires-feature";
 
-export type Feature = keyof PlatformConfig["features"];
+export type { Feature };
 
 export interface AlertRuleParameters {
   /** config inferenceP95SloMs. */
@@ -79,8 +79,6 @@ export function parseAlertRuleFile(file: string, text: string, params: AlertRule
   return { file, manifest: doc, requiresFeature: feature as Feature | undefined };
 }
 
-const FEATURES: readonly Feature[] = ["monitoring", "mlflow", "ray", "argo", "serving", "simulator"];
-
 /** Every rule file of the directory, rendered, in file-name order. */
 export function loadAlertRules(params: AlertRuleParameters, dir = ALERT_RULES_DIR): AlertRuleFile[] {
   return fs
@@ -93,7 +91,7 @@ export function loadAlertRules(params: AlertRuleParameters, dir = ALERT_RULES_DI
 /** The rule files whose feature is switched on (or that need none). */
 export function enabledAlertRules(
   files: readonly AlertRuleFile[],
-  features: PlatformConfig["features"],
+  features: FeatureSwitches,
 ): AlertRuleFile[] {
   return files.filter((f) => f.requiresFeature === undefined || features[f.requiresFeature]);
 }

@@ -11,14 +11,26 @@ import {
   argoChartValues,
   WORKFLOW_SERVICE_ACCOUNT,
 } from "./argoValues";
-import { NAMESPACES, PlatformContext, ServiceRef } from "./context";
+import { BucketNames, NAMESPACES, S3Access, ServiceRef } from "../contracts";
 import { chartRelease } from "./helmRelease";
 import { namespacePolicies, platformNamespace } from "./namespace";
 import { RAY_CLUSTER_NAME } from "./rayCluster";
 import { s3CredentialsSecret } from "./s3Credentials";
+import { ClusterEndpoints } from "./trafficRules";
 
 export interface ArgoArgs {
-  ctx: PlatformContext;
+  provider: k8s.Provider;
+  /** Picks the chart's `values-<environment>.yaml`. */
+  environment: string;
+  /** The image of the pipeline's steps (config trainerImage). */
+  image: string;
+  /** Endpoint and keys for the pipeline namespace's s3-credentials Secret. */
+  s3: S3Access;
+  buckets: BucketNames;
+  /** The object store and the node subnet, for the namespace's egress policies. */
+  endpoints: ClusterEndpoints;
+  /** The chart renders its ServiceMonitor: the estate runs Prometheus. */
+  monitoring: boolean;
   /** MLflow's in-cluster URL (`Mlflow.trackingUri`), for the register and evaluate steps. */
   mlflowTrackingUri: pulumi.Input<string>;
   /** The namespace of the RayCluster (`Ray.namespace`), where the train step creates its RayJob. */
@@ -53,14 +65,16 @@ export class Argo extends pulumi.ComponentResource {
 
   constructor(name: string, args: ArgoArgs, opts?: pulumi.ComponentResourceOptions) {
     super("ssept:platform:Argo", name, {}, opts);
-    const { config, provider } = args.ctx;
+    const { provider } = args;
     const pipelineNs = platformNamespace({ name: NAMESPACES.pipeline, provider, parent: this });
     const pipeline = NAMESPACES.pipeline;
     const inPipeline = { parent: this, provider, dependsOn: [pipelineNs] };
 
     const s3Secret = s3CredentialsSecret(`${name}-s3-credentials`, {
       namespace: pipelineNs.metadata.name,
-      ctx: args.ctx,
+      s3: args.s3,
+      buckets: args.buckets,
+      provider,
       parent: this,
     });
 
@@ -108,14 +122,14 @@ export class Argo extends pulumi.ComponentResource {
     const release = chartRelease(`${name}-workflows`, {
       chartDir: ARGO_CHART_DIR,
       namespace: pipelineNs.metadata.name,
-      environment: config.environment,
-      computedValues: argoChartValues(config.features.monitoring),
+      environment: args.environment,
+      computedValues: argoChartValues(args.monitoring),
       provider,
       parent: this,
       dependsOn: [
         pipelineNs,
         ...argoGrants,
-        ...(config.features.monitoring && args.monitoringCrds ? [args.monitoringCrds] : []),
+        ...(args.monitoring && args.monitoringCrds ? [args.monitoringCrds] : []),
       ],
     });
 
@@ -125,7 +139,7 @@ export class Argo extends pulumi.ComponentResource {
         trainingPipeline({
           pipelineNamespace: pipeline,
           serviceAccount: WORKFLOW_SERVICE_ACCOUNT,
-          image: config.images.trainer,
+          image: args.image,
           mlflowTrackingUri,
           rayNamespace,
           rayClusterName: args.rayClusterName ?? RAY_CLUSTER_NAME,
@@ -148,7 +162,7 @@ export class Argo extends pulumi.ComponentResource {
       ingestCronWorkflow({
         pipelineNamespace: pipeline,
         serviceAccount: WORKFLOW_SERVICE_ACCOUNT,
-        image: config.images.trainer,
+        image: args.image,
         mlflowTrackingUri,
       }),
     );
@@ -158,7 +172,12 @@ export class Argo extends pulumi.ComponentResource {
       { parent: this, provider, dependsOn: [release, account, pipelineGrant, s3Secret] },
     );
 
-    namespacePolicies(name, pipeline, [...argoPolicies(config), ...pipelinePolicies(config)], inPipeline);
+    namespacePolicies(
+      name,
+      pipeline,
+      [...argoPolicies(args.endpoints.nodeCidr), ...pipelinePolicies(args.endpoints)],
+      inPipeline,
+    );
 
     this.namespace = pipelineNs.metadata.name;
     this.pipelineNamespace = pipelineNs.metadata.name;

@@ -1,7 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as yaml from "js-yaml";
-import { pinnedImage } from "../../stacks/configSchema";
+import { isPinnedImage } from "../contracts";
 import { fillPlaceholders, PIPELINE_PARAMETERS, WORKFLOW_TEMPLATE_NAME } from "./argoPipeline";
 
 export const INGEST_CRON_FILE = path.resolve(
@@ -53,7 +53,7 @@ export function ingestCronWorkflow(input: IngestCronInput, source?: string): Cro
   const problems: string[] = [];
   if (doc.kind !== "CronWorkflow") problems.push(`expected a CronWorkflow, got ${doc.kind}`);
   for (const t of doc.spec.workflowSpec.templates) {
-    if (t.script?.image !== undefined && !pinnedImage.safeParse(t.script.image).success)
+    if (t.script?.image !== undefined && !isPinnedImage(t.script.image))
       problems.push(`${t.name}: image ${t.script.image} is not pinned`);
     if (t.resource?.manifest) {
       const wf = yaml.load(t.resource.manifest) as {

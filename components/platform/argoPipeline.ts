@@ -1,7 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as yaml from "js-yaml";
-import { pinnedImage } from "../../stacks/configSchema";
+import { isPinnedImage } from "../contracts";
 import { trainingRayJob, TrainingRun } from "./rayJob";
 import { RayJob } from "./rayTypes";
 
@@ -247,7 +247,7 @@ export function workflowTemplateProblems(doc: WorkflowTemplateDoc): string[] {
 
     if (t.container) {
       const image = t.container.image;
-      if (typeof image !== "string" || /[{}$]/.test(image) || !pinnedImage.safeParse(image).success) {
+      if (typeof image !== "string" || /[{}$]/.test(image) || !isPinnedImage(image)) {
         problems.push(`${where}: image ${String(image)} is not pinned`);
       }
       for (const kind of ["requests", "limits"] as const) {

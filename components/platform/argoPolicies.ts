@@ -1,9 +1,9 @@
 import * as k8s from "@pulumi/kubernetes";
-import { PlatformConfig } from "../../stacks/config";
 import { ARGO_CONTROLLER_METRICS_PORT, ARGO_POD_LABELS, ARGO_SERVER } from "./argoValues";
 import { mlflowServerEgressRule } from "./mlflowPolicies";
 import {
   apiServerEgressRule,
+  ClusterEndpoints,
   ingressControllerPeer,
   PolicyDraft,
   prometheusPeer,
@@ -37,7 +37,7 @@ export const DOWNLOADING_STEP_LABELS = { "app.kubernetes.io/component": "ingest"
  * the server from the ingress controller, the controller's metrics from Prometheus, both to the
  * API server.
  */
-export function argoPolicies(config: PlatformConfig): PolicyDraft[] {
+export function argoPolicies(nodeCidr: string | undefined): PolicyDraft[] {
   return [
     {
       name: "argo-server",
@@ -45,7 +45,7 @@ export function argoPolicies(config: PlatformConfig): PolicyDraft[] {
         podSelector: { matchLabels: { ...ARGO_POD_LABELS.server } },
         policyTypes: ["Ingress", "Egress"],
         ingress: [{ from: [ingressControllerPeer()], ports: tcp(ARGO_SERVER.port) }],
-        egress: [apiServerEgressRule(config)],
+        egress: [apiServerEgressRule(nodeCidr)],
       },
     },
     {
@@ -54,7 +54,7 @@ export function argoPolicies(config: PlatformConfig): PolicyDraft[] {
         podSelector: { matchLabels: { ...ARGO_POD_LABELS.controller } },
         policyTypes: ["Ingress", "Egress"],
         ingress: [{ from: [prometheusPeer()], ports: tcp(ARGO_CONTROLLER_METRICS_PORT) }],
-        egress: [apiServerEgressRule(config)],
+        egress: [apiServerEgressRule(nodeCidr)],
       },
     },
   ];
@@ -69,7 +69,7 @@ export const WORKFLOW_POD_LABEL = "workflows.argoproj.io/workflow";
  * reports results and the train step creates its RayJob through it). The ingest step also fetches
  * datasets over HTTPS from anywhere.
  */
-export function pipelinePolicies(config: PlatformConfig): PolicyDraft[] {
+export function pipelinePolicies(endpoints: ClusterEndpoints): PolicyDraft[] {
   return [
     {
       name: "workflow-steps",
@@ -79,8 +79,8 @@ export function pipelinePolicies(config: PlatformConfig): PolicyDraft[] {
         ingress: [],
         egress: [
           mlflowServerEgressRule(),
-          s3EgressRule(config.objectStore.endpoint),
-          apiServerEgressRule(config),
+          s3EgressRule(endpoints.s3Endpoint),
+          apiServerEgressRule(endpoints.nodeCidr),
         ],
       },
     },

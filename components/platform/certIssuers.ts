@@ -1,6 +1,13 @@
 import * as pulumi from "@pulumi/pulumi";
-import { PlatformConfig } from "../../stacks/config";
 import { INGRESS_CLASS } from "./ingressRoutes";
+
+/** How host certificates are issued (config tlsMode, domain, acmeEmail). */
+export interface TlsOptions {
+  tlsMode: "self-signed" | "acme";
+  /** The public DNS name ACME needs. */
+  domain?: string;
+  acmeEmail?: string;
+}
 
 export const CERT_MANAGER_API = "cert-manager.io/v1";
 
@@ -84,7 +91,7 @@ export function acmeIssuer(email: string): CertManagerObject {
 
 /** The ClusterIssuers a TLS mode needs, in the order they depend on each other. */
 export function issuerChain(
-  ingress: PlatformConfig["ingress"],
+  ingress: TlsOptions,
   namespace: pulumi.Input<string>,
   environment: string,
 ): { hostIssuer: string; objects: CertManagerObject[] } {

@@ -1,5 +1,5 @@
 import * as k8s from "@pulumi/kubernetes";
-import { ResourceSpec } from "../../stacks/config";
+import { ResourceSpec } from "../contracts";
 
 type SecurityContext = k8s.types.input.core.v1.SecurityContext;
 

@@ -4,19 +4,11 @@ import {
   GPU_NODE_LABEL,
   gpuNodeSelector,
   gpuToleration,
+  NAMESPACES,
   NVIDIA_RUNTIME_CLASS,
-} from "../chameleon/nodeScheduling";
-import { NAMESPACES } from "./context";
+} from "../contracts";
 import { chartRelease, Values } from "./helmRelease";
 import { platformNamespace } from "./namespace";
-
-export {
-  GPU_NODE_LABEL,
-  GPU_NODE_TAINT,
-  gpuNodeSelector,
-  gpuToleration,
-  NVIDIA_RUNTIME_CLASS,
-} from "../chameleon/nodeScheduling";
 
 export const DEVICE_PLUGIN_CHART_DIR = "nvidia-device-plugin";
 

@@ -1,8 +1,8 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { hostCertificate, issuerChain } from "./certIssuers";
-import { NAMESPACES, PlatformContext } from "./context";
+import { hostCertificate, issuerChain, TlsOptions } from "./certIssuers";
+import { NAMESPACES } from "../contracts";
 import { chartRelease } from "./helmRelease";
 import { ACME_SOLVER_PODS, allowFromIngressController, certManagerPolicies } from "./ingressPolicies";
 import {
@@ -21,7 +21,10 @@ import {
 import { platformNamespace } from "./namespace";
 
 export interface IngressArgs {
-  ctx: PlatformContext;
+  provider: k8s.Provider;
+  /** Picks cert-manager's `values-<environment>.yaml` and names the estate's CA. */
+  environment: string;
+  tls: TlsOptions;
   /** `config.ingress.domain`, or `<ingress floating ip>.sslip.io` (see `baseDomainOf`). */
   baseDomain: pulumi.Input<string>;
   routes: IngressRoute[];
@@ -59,25 +62,25 @@ export class Ingress extends pulumi.ComponentResource {
   constructor(name: string, args: IngressArgs, opts?: pulumi.ComponentResourceOptions) {
     super("ssept:platform:Ingress", name, {}, opts);
     validateRoutes(args.routes);
-    const { config, provider } = args.ctx;
+    const { provider, tls } = args;
     const child = { parent: this, provider };
 
     const namespace = platformNamespace({ name: NAMESPACES.certManager, provider, parent: this });
-    const policies = certManagerPolicies(namespace.metadata.name, config.ingress.tlsMode).map(
+    const policies = certManagerPolicies(namespace.metadata.name, tls.tlsMode).map(
       (policy) =>
         new k8s.networking.v1.NetworkPolicy(`${name}-cert-manager-${policy.metadata.name}`, policy, child),
     );
     this.certManager = chartRelease(`${name}-cert-manager`, {
       chartDir: "cert-manager",
       namespace: namespace.metadata.name,
-      environment: config.environment,
+      environment: args.environment,
       provider,
       parent: this,
       // Its post-install check talks to the API server, which the closed namespace allows only then.
       dependsOn: policies,
     });
 
-    const chain = issuerChain(config.ingress, namespace.metadata.name, config.environment);
+    const chain = issuerChain(tls, namespace.metadata.name, args.environment);
     let previous: pulumi.Resource = this.certManager;
     for (const object of chain.objects) {
       const role = `${object.metadata.name.replace(/^ssept-/, "")}-${object.kind === "Certificate" ? "certificate" : "issuer"}`;
@@ -132,7 +135,7 @@ export class Ingress extends pulumi.ComponentResource {
           child,
         ),
       ];
-      if (config.ingress.tlsMode === "acme") {
+      if (tls.tlsMode === "acme") {
         admitTraefik.push(
           new k8s.networking.v1.NetworkPolicy(
             `${prefix}-allow-acme-solver`,

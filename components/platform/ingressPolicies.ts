@@ -1,6 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { NAMESPACES } from "./context";
+import { NAMESPACES } from "../contracts";
 
 /** A NetworkPolicy as `k8s.networking.v1.NetworkPolicy` takes it, its name and namespace set. */
 export type NetworkPolicy = k8s.types.input.networking.v1.NetworkPolicy & {

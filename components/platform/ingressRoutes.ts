@@ -1,6 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { ServiceRef } from "./context";
+import { ServiceRef } from "../contracts";
 
 /** The hosts the estate serves, one per UI or API: `<name>.<base domain>`. */
 export const ROUTE_NAMES = ["grafana", "mlflow", "ray", "argo", "gateway"] as const;

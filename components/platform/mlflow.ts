@@ -1,7 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { NAMESPACES, PlatformContext, ServiceRef } from "./context";
+import { BucketNames, NAMESPACES, S3Access, ServiceRef } from "../contracts";
 import {
   backendStoreUri,
   backupCronJob,
@@ -10,6 +10,7 @@ import {
   mlflowServerDeployment,
   mlflowServerService,
   mlflowServiceMonitors,
+  MlflowSpec,
   POSTGRES,
   POSTGRES_SECRET,
   postgresService,
@@ -21,7 +22,16 @@ import { namespacePolicies, platformNamespace } from "./namespace";
 import { s3CredentialsSecret } from "./s3Credentials";
 
 export interface MlflowArgs {
-  ctx: PlatformContext;
+  provider: k8s.Provider;
+  /** Image, sizing, backup schedule and Postgres placement of the manifests. */
+  spec: MlflowSpec;
+  /** Endpoint and keys for the namespace's s3-credentials Secret. */
+  s3: S3Access;
+  buckets: BucketNames;
+  /** The object store's URL, for the server's and the backup's egress policy. */
+  s3Endpoint: string;
+  /** Declare ServiceMonitors: the estate runs Prometheus (enableMonitoring). */
+  monitoring: boolean;
   /** What installs the ServiceMonitor CRD (`Monitoring.crdRelease`); the monitors wait for it. */
   monitoringCrds?: pulumi.Resource;
 }
@@ -42,7 +52,7 @@ export class Mlflow extends pulumi.ComponentResource {
 
   constructor(name: string, args: MlflowArgs, opts?: pulumi.ComponentResourceOptions) {
     super("ssept:platform:Mlflow", name, {}, opts);
-    const { config, provider } = args.ctx;
+    const { provider, spec } = args;
     const namespace = NAMESPACES.mlflow;
     const ns = platformNamespace({ name: namespace, provider, parent: this });
     const child = { parent: this, provider, dependsOn: [ns] };
@@ -50,7 +60,9 @@ export class Mlflow extends pulumi.ComponentResource {
     // The Output orders the Secret after its namespace.
     const s3Secret = s3CredentialsSecret(`${name}-s3-credentials`, {
       namespace: ns.metadata.name,
-      ctx: args.ctx,
+      s3: args.s3,
+      buckets: args.buckets,
+      provider,
       parent: this,
     });
 
@@ -77,23 +89,23 @@ export class Mlflow extends pulumi.ComponentResource {
     );
 
     const dbService = new k8s.core.v1.Service(`${name}-postgres-service`, postgresService(namespace), child);
-    const db = new k8s.apps.v1.StatefulSet(`${name}-postgres`, postgresStatefulSet(config, namespace), {
+    const db = new k8s.apps.v1.StatefulSet(`${name}-postgres`, postgresStatefulSet(spec, namespace), {
       ...child,
       dependsOn: [ns, dbSecret, dbService],
     });
-    const server = new k8s.apps.v1.Deployment(`${name}-server`, mlflowServerDeployment(config, namespace), {
+    const server = new k8s.apps.v1.Deployment(`${name}-server`, mlflowServerDeployment(spec, namespace), {
       ...child,
       dependsOn: [ns, dbSecret, s3Secret, db],
     });
     const service = new k8s.core.v1.Service(`${name}-server-service`, mlflowServerService(namespace), child);
-    new k8s.batch.v1.CronJob(`${name}-postgres-backup`, backupCronJob(config, namespace), {
+    new k8s.batch.v1.CronJob(`${name}-postgres-backup`, backupCronJob(spec, namespace), {
       ...child,
       dependsOn: [ns, dbSecret, s3Secret],
     });
 
-    namespacePolicies(name, namespace, mlflowPolicies(config), child);
+    namespacePolicies(name, namespace, mlflowPolicies(args.s3Endpoint), child);
 
-    if (config.features.monitoring) {
+    if (args.monitoring) {
       for (const monitor of mlflowServiceMonitors(namespace)) {
         new k8s.apiextensions.CustomResource(
           `${name}-monitor-${monitor.metadata.name}`,

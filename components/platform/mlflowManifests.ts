@@ -1,6 +1,5 @@
 import * as k8s from "@pulumi/kubernetes";
-import { PlatformConfig } from "../../stacks/config";
-import { DATA_VOLUME_NODE_LABEL } from "../chameleon/nodeScheduling";
+import { ResourceSpec } from "../contracts";
 import { containerResources, nonRootPod, restrictedContainer } from "./containerSecurity";
 import { httpProbe } from "./probes";
 import { S3_SECRET_NAME } from "./s3Credentials";
@@ -84,7 +83,25 @@ function pgIsReady(): string[] {
  * server alone holds the S3 keys and writes to the mlflow-artifacts bucket, so clients such as the
  * gateway need only the tracking URI. The registry shares the backend store (Postgres).
  */
-export function mlflowServerDeployment(config: PlatformConfig, namespace: string): Deployment {
+/** What the MLflow manifests are made of, besides their namespace. */
+export interface MlflowSpec {
+  /** The tracking server's image (config mlflowImage); the backup's upload runs in it too. */
+  image: string;
+  /** The bucket the server proxies artifacts to (the mlflow-artifacts role). */
+  artifactsBucket: string;
+  server: ResourceSpec;
+  postgres: ResourceSpec;
+  postgresStorageGi: number;
+  /** Cron schedule of the nightly dump (UTC). */
+  backupSchedule: string;
+  /**
+   * Where Postgres must run so its volume lands on the data volume (on Chameleon, the server node
+   * whose local-path volumes sit on Cinder); undefined: wherever the default StorageClass puts it.
+   */
+  postgresNodeSelector?: Record<string, string>;
+}
+
+export function mlflowServerDeployment(spec: MlflowSpec, namespace: string): Deployment {
   return {
     metadata: { name: MLFLOW_SERVER.name, namespace, labels: withPartOf(MLFLOW_LABELS.server) },
     spec: {
@@ -98,14 +115,14 @@ export function mlflowServerDeployment(config: PlatformConfig, namespace: string
           containers: [
             {
               name: "mlflow",
-              image: config.images.mlflow,
+              image: spec.image,
               command: ["mlflow"],
               args: [
                 "server",
                 "--host=0.0.0.0",
                 `--port=${MLFLOW_SERVER.port}`,
                 "--serve-artifacts",
-                `--artifacts-destination=s3://${config.buckets["mlflow-artifacts"]}`,
+                `--artifacts-destination=s3://${spec.artifactsBucket}`,
                 `--expose-prometheus=${PROMETHEUS_MULTIPROC_DIR}`,
                 "--workers=2",
               ],
@@ -117,7 +134,7 @@ export function mlflowServerDeployment(config: PlatformConfig, namespace: string
               ],
               envFrom: [{ secretRef: { name: S3_SECRET_NAME } }],
               ports: [{ name: MLFLOW_SERVER.portName, containerPort: MLFLOW_SERVER.port, protocol: "TCP" }],
-              resources: containerResources(config.mlflow.server),
+              resources: containerResources(spec.server),
               // The first start creates the schema in Postgres, which takes a while.
               startupProbe: httpProbe("/health", MLFLOW_SERVER.portName, { failureThreshold: 30 }),
               readinessProbe: httpProbe("/health", MLFLOW_SERVER.portName, { failureThreshold: 3 }),
@@ -160,19 +177,9 @@ export function mlflowServerService(namespace: string): Service {
   };
 }
 
-/**
- * Where Postgres's volume lives: on a Chameleon cluster, the server node, whose local-path volumes
- * sit on the Cinder data volume; elsewhere wherever the cluster's default StorageClass puts it.
- */
-export function postgresNodeSelector(config: PlatformConfig): Record<string, string> | undefined {
-  return config.cluster.mode === "chameleon"
-    ? { [DATA_VOLUME_NODE_LABEL.key]: DATA_VOLUME_NODE_LABEL.value }
-    : undefined;
-}
-
 /** Postgres (backend and registry store) with a postgres_exporter sidecar. */
-export function postgresStatefulSet(config: PlatformConfig, namespace: string): StatefulSet {
-  const nodeSelector = postgresNodeSelector(config);
+export function postgresStatefulSet(spec: MlflowSpec, namespace: string): StatefulSet {
+  const nodeSelector = spec.postgresNodeSelector;
   return {
     metadata: { name: POSTGRES.name, namespace, labels: withPartOf(MLFLOW_LABELS.postgres) },
     spec: {
@@ -198,7 +205,7 @@ export function postgresStatefulSet(config: PlatformConfig, namespace: string): 
                 { name: "PGDATA", value: `${PGDATA_MOUNT}/pgdata` },
               ],
               ports: [{ name: "postgres", containerPort: POSTGRES.port, protocol: "TCP" }],
-              resources: containerResources(config.mlflow.postgres),
+              resources: containerResources(spec.postgres),
               readinessProbe: {
                 exec: { command: pgIsReady() },
                 periodSeconds: 10,
@@ -243,7 +250,7 @@ export function postgresStatefulSet(config: PlatformConfig, namespace: string): 
           metadata: { name: "data" },
           spec: {
             accessModes: ["ReadWriteOnce"],
-            resources: { requests: { storage: `${config.mlflow.postgresStorageGi}Gi` } },
+            resources: { requests: { storage: `${spec.postgresStorageGi}Gi` } },
           },
         },
       ],
@@ -288,12 +295,12 @@ export const UPLOAD_SCRIPT = [
  * Postgres image (matching pg_dump version) as an init container; the upload runs in the MLflow image.
  * Run-to-completion containers have no probes: `activeDeadlineSeconds` bounds a hung run instead.
  */
-export function backupCronJob(config: PlatformConfig, namespace: string): CronJob {
+export function backupCronJob(spec: MlflowSpec, namespace: string): CronJob {
   const small = { requests: { cpu: "100m", memory: "128Mi" }, limits: { cpu: "500m", memory: "512Mi" } };
   return {
     metadata: { name: BACKUP_JOB_NAME, namespace, labels: withPartOf(MLFLOW_LABELS.backup) },
     spec: {
-      schedule: config.mlflow.backupSchedule,
+      schedule: spec.backupSchedule,
       timeZone: "Etc/UTC",
       concurrencyPolicy: "Forbid",
       startingDeadlineSeconds: 3600,
@@ -338,7 +345,7 @@ export function backupCronJob(config: PlatformConfig, namespace: string): CronJo
               containers: [
                 {
                   name: "upload",
-                  image: config.images.mlflow,
+                  image: spec.image,
                   command: ["python3", "-c", UPLOAD_SCRIPT],
                   env: [{ name: "HOME", value: "/tmp" }],
                   envFrom: [{ secretRef: { name: S3_SECRET_NAME } }],
@@ -355,7 +362,7 @@ export function backupCronJob(config: PlatformConfig, namespace: string): CronJo
               ],
               volumes: [
                 // The compressed dump is a fraction of the database; its volume bounds it.
-                { name: "backup", emptyDir: { sizeLimit: `${config.mlflow.postgresStorageGi}Gi` } },
+                { name: "backup", emptyDir: { sizeLimit: `${spec.postgresStorageGi}Gi` } },
                 { name: "tmp", emptyDir: { sizeLimit: "256Mi" } },
               ],
             },

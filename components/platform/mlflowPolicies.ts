@@ -1,5 +1,4 @@
-import { PlatformConfig } from "../../stacks/config";
-import { NAMESPACES } from "./context";
+import { NAMESPACES } from "../contracts";
 import { MLFLOW_LABELS, MLFLOW_SERVER, POSTGRES } from "./mlflowManifests";
 import {
   ingressControllerPeer,
@@ -27,8 +26,8 @@ export function mlflowServerEgressRule() {
  * - Postgres: from the server and the backup job only; its exporter from Prometheus;
  * - the backup job: out to Postgres and the object store.
  */
-export function mlflowPolicies(config: PlatformConfig): PolicyDraft[] {
-  const s3 = s3EgressRule(config.objectStore.endpoint);
+export function mlflowPolicies(s3Endpoint: string): PolicyDraft[] {
+  const s3 = s3EgressRule(s3Endpoint);
   return [
     {
       name: "mlflow-server",

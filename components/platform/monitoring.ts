@@ -1,9 +1,8 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
-import { PlatformConfig } from "../../stacks/config";
 import { enabledAlertRules, loadAlertRules } from "./alertRules";
-import { NAMESPACES, PlatformContext, ServiceRef } from "./context";
+import { FeatureSwitches, NAMESPACES, ServiceRef } from "../contracts";
 import { grafanaDashboard, PLATFORM_DASHBOARDS } from "./dashboards";
 import { chartRelease } from "./helmRelease";
 import { LeaseEnd, leaseMetricsExporter } from "./leaseMetrics";
@@ -16,11 +15,21 @@ import {
   KUBE_PROMETHEUS_STACK_DIR,
   kubePrometheusStackValues,
   MONITORING_SERVICES,
+  PrometheusOptions,
   serviceUrl,
 } from "./monitoringValues";
 
 export interface MonitoringArgs {
-  ctx: PlatformContext;
+  provider: k8s.Provider;
+  /** Picks the charts' `values-<environment>.yaml`. */
+  environment: string;
+  prometheus: PrometheusOptions;
+  /** The node subnet the API server is reached in (chameleon mode); undefined: any address. */
+  nodeCidr?: string;
+  /** The latency SLO the alert rules fire on (config inferenceP95SloMs). */
+  p95SloMs: number;
+  /** The estate's feature switches: a rule file that needs a feature is left out without it. */
+  features: FeatureSwitches;
   /** Ends of the GPU leases, for the lease-ending alert; without them no lease exporter is deployed. */
   leaseEnds?: pulumi.Input<pulumi.Input<LeaseEnd>[]>;
   /** Deploy the DCGM exporter: the estate has GPU nodes. */
@@ -29,9 +38,9 @@ export interface MonitoringArgs {
   gpuDependsOn?: pulumi.Input<pulumi.Resource>[];
 }
 
-/** Where the Kubernetes API server may be: the node subnet in chameleon mode, anywhere otherwise. */
-export function apiServerCidr(cluster: PlatformConfig["cluster"]): string {
-  return cluster.mode === "chameleon" ? cluster.network.subnetCidr : "0.0.0.0/0";
+/** Where the Kubernetes API server may be: the node subnet when known (chameleon mode), anywhere otherwise. */
+export function apiServerCidr(nodeCidr: string | undefined): string {
+  return nodeCidr ?? "0.0.0.0/0";
 }
 
 /**
@@ -57,7 +66,7 @@ export class Monitoring extends pulumi.ComponentResource {
 
   constructor(name: string, args: MonitoringArgs, opts?: pulumi.ComponentResourceOptions) {
     super("ssept:platform:Monitoring", name, {}, opts);
-    const { config, provider } = args.ctx;
+    const { provider } = args;
     const k8sOpts = { parent: this, provider };
 
     const ns = platformNamespace({ name: NAMESPACES.monitoring, provider, parent: this });
@@ -66,7 +75,7 @@ export class Monitoring extends pulumi.ComponentResource {
     const policies = namespacePolicies(
       name,
       namespace,
-      monitoringNetworkPolicies({ apiServerCidr: apiServerCidr(config.cluster) }),
+      monitoringNetworkPolicies({ apiServerCidr: apiServerCidr(args.nodeCidr) }),
       k8sOpts,
     );
 
@@ -93,8 +102,8 @@ export class Monitoring extends pulumi.ComponentResource {
     const stack = chartRelease(`${name}-kube-prometheus-stack`, {
       chartDir: KUBE_PROMETHEUS_STACK_DIR,
       namespace,
-      environment: config.environment,
-      computedValues: kubePrometheusStackValues(config),
+      environment: args.environment,
+      computedValues: kubePrometheusStackValues(args.prometheus),
       provider,
       parent: this,
       // The webhook certificate jobs run as pre-install hooks and need the API server flow already open.
@@ -105,7 +114,7 @@ export class Monitoring extends pulumi.ComponentResource {
       chartRelease(`${name}-dcgm-exporter`, {
         chartDir: DCGM_EXPORTER_DIR,
         namespace,
-        environment: config.environment,
+        environment: args.environment,
         computedValues: dcgmExporterValues(),
         provider,
         parent: this,
@@ -113,7 +122,7 @@ export class Monitoring extends pulumi.ComponentResource {
       });
     }
 
-    const rules = enabledAlertRules(loadAlertRules({ p95SloMs: config.serving.p95SloMs }), config.features);
+    const rules = enabledAlertRules(loadAlertRules({ p95SloMs: args.p95SloMs }), args.features);
     for (const rule of rules) {
       new k8s.apiextensions.CustomResource(
         `${name}-rule-${rule.manifest.metadata.name}`,

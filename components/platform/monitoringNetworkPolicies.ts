@@ -1,4 +1,4 @@
-import { NAMESPACES } from "./context";
+import { NAMESPACES } from "../contracts";
 import { MONITORING_SERVICES } from "./monitoringValues";
 import { ingressControllerPeer, K3S_API_SERVICE_CIDR, namespacePeer, PolicyDraft } from "./trafficRules";
 

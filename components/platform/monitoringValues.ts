@@ -1,10 +1,4 @@
-import { PlatformConfig } from "../../stacks/config";
-import {
-  DATA_VOLUME_NODE_LABEL,
-  gpuNodeSelector,
-  gpuToleration,
-  NVIDIA_RUNTIME_CLASS,
-} from "../chameleon/nodeScheduling";
+import { gpuNodeSelector, gpuToleration, NVIDIA_RUNTIME_CLASS } from "../contracts";
 import { Values } from "./helmRelease";
 
 export const KUBE_PROMETHEUS_STACK_DIR = "kube-prometheus-stack";
@@ -39,16 +33,20 @@ export function prometheusRetentionSize(storageGi: number): string {
   return `${Math.floor(storageGi * 1024 * PROMETHEUS_RETENTION_SIZE_SHARE)}MB`;
 }
 
-/**
- * The part of the kube-prometheus-stack values that comes from config; merged over values.yaml.
- * On Chameleon, Prometheus runs on the node whose local-path volumes live on the Cinder data volume.
- */
-export function kubePrometheusStackValues(config: Pick<PlatformConfig, "monitoring" | "cluster">): Values {
-  const { monitoring } = config;
-  const placement =
-    config.cluster.mode === "chameleon"
-      ? { nodeSelector: { [DATA_VOLUME_NODE_LABEL.key]: DATA_VOLUME_NODE_LABEL.value } }
-      : {};
+/** Prometheus's retention, volume and placement (config prometheusRetention, prometheusStorageGi). */
+export interface PrometheusOptions {
+  retention: string;
+  storageGi: number;
+  /**
+   * Where Prometheus must run so its volume lands on the data volume (on Chameleon, the node whose
+   * local-path volumes live on the Cinder data volume); undefined: anywhere.
+   */
+  nodeSelector?: Record<string, string>;
+}
+
+/** The part of the kube-prometheus-stack values that comes from config; merged over values.yaml. */
+export function kubePrometheusStackValues(monitoring: PrometheusOptions): Values {
+  const placement = monitoring.nodeSelector ? { nodeSelector: monitoring.nodeSelector } : {};
   return {
     prometheus: {
       prometheusSpec: {

@@ -1,6 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { NAMESPACES, PlatformContext, ServiceRef } from "./context";
+import { BucketNames, NAMESPACES, S3Access, ServiceRef } from "../contracts";
 import { chartRelease, Values } from "./helmRelease";
 import { namespacePolicies, platformNamespace } from "./namespace";
 import {
@@ -11,15 +11,30 @@ import {
   RAY_PORTS,
   rayCluster,
   rayPodMonitor,
+  RaySizing,
 } from "./rayCluster";
 import { rayPolicies } from "./rayPolicies";
+import { ClusterEndpoints } from "./trafficRules";
 import { RAY_API_VERSION } from "./rayTypes";
 import { s3CredentialsSecret } from "./s3Credentials";
 
 export const KUBERAY_CHART_DIR = "kuberay-operator";
 
 export interface RayArgs {
-  ctx: PlatformContext;
+  provider: k8s.Provider;
+  /** Picks the chart's `values-<environment>.yaml`. */
+  environment: string;
+  /** The image of every Ray node (config trainerImage). */
+  image: string;
+  /** Head and worker group sizes. */
+  ray: RaySizing;
+  /** Endpoint and keys for the namespace's s3-credentials Secret (checkpoints). */
+  s3: S3Access;
+  buckets: BucketNames;
+  /** The object store and the node subnet, for the namespace's egress policies. */
+  endpoints: ClusterEndpoints;
+  /** Declare the PodMonitor and the operator's ServiceMonitor: the estate runs Prometheus. */
+  monitoring: boolean;
   /** MLflow's in-cluster URL (`Mlflow.trackingUri`). */
   mlflowTrackingUri: pulumi.Input<string>;
   /**
@@ -64,23 +79,25 @@ export class Ray extends pulumi.ComponentResource {
 
   constructor(name: string, args: RayArgs, opts?: pulumi.ComponentResourceOptions) {
     super("ssept:platform:Ray", name, {}, opts);
-    const { config, provider } = args.ctx;
+    const { provider } = args;
     const namespace = NAMESPACES.ray;
     const ns = platformNamespace({ name: namespace, provider, parent: this });
     const child = { parent: this, provider, dependsOn: [ns] };
-    const monitoringCrds = config.features.monitoring && args.monitoringCrds ? [args.monitoringCrds] : [];
+    const monitoringCrds = args.monitoring && args.monitoringCrds ? [args.monitoringCrds] : [];
 
     const s3Secret = s3CredentialsSecret(`${name}-s3-credentials`, {
       namespace: ns.metadata.name,
-      ctx: args.ctx,
+      s3: args.s3,
+      buckets: args.buckets,
+      provider,
       parent: this,
     });
 
     const operator = chartRelease(`${name}-kuberay-operator`, {
       chartDir: KUBERAY_CHART_DIR,
       namespace: ns.metadata.name,
-      environment: config.environment,
-      computedValues: kuberayValues(namespace, config.features.monitoring),
+      environment: args.environment,
+      computedValues: kuberayValues(namespace, args.monitoring),
       provider,
       parent: this,
       dependsOn: [ns, ...monitoringCrds],
@@ -91,8 +108,8 @@ export class Ray extends pulumi.ComponentResource {
       .apply(([mlflowTrackingUri, grafanaHost, prometheusHost, grafanaIframeHost]) =>
         rayCluster({
           namespace,
-          image: config.images.trainer,
-          ray: config.ray,
+          image: args.image,
+          ray: args.ray,
           gpu: args.gpu,
           mlflowTrackingUri,
           grafanaHost,
@@ -108,9 +125,9 @@ export class Ray extends pulumi.ComponentResource {
     );
     new k8s.core.v1.Service(`${name}-dashboard`, dashboardService(namespace), child);
 
-    namespacePolicies(name, namespace, rayPolicies(config), child);
+    namespacePolicies(name, namespace, rayPolicies(args.endpoints), child);
 
-    if (config.features.monitoring) {
+    if (args.monitoring) {
       new k8s.apiextensions.CustomResource(
         `${name}-pod-monitor`,
         { apiVersion: "monitoring.coreos.com/v1", kind: "PodMonitor", ...rayPodMonitor(namespace) },

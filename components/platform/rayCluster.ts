@@ -1,6 +1,5 @@
 import * as k8s from "@pulumi/kubernetes";
-import { PlatformConfig, ResourceSpec } from "../../stacks/config";
-import { gpuNodeSelector, gpuToleration, NVIDIA_RUNTIME_CLASS } from "../chameleon/nodeScheduling";
+import { gpuNodeSelector, gpuToleration, NVIDIA_RUNTIME_CLASS, ResourceSpec } from "../contracts";
 import {
   containerResources,
   mebibytes,
@@ -58,10 +57,20 @@ export interface RayEndpoints {
   grafanaIframeHost?: string;
 }
 
+/** A worker group's resources and autoscaling bounds. */
+export type WorkerSizing = ResourceSpec & { min: number; max: number };
+
+/** Sizes of the head and the worker groups (config ray*). */
+export interface RaySizing {
+  head: ResourceSpec;
+  cpuWorker: WorkerSizing;
+  gpuWorker: WorkerSizing;
+}
+
 export interface RayClusterInput extends RayEndpoints {
   namespace: string;
   image: string;
-  ray: PlatformConfig["ray"];
+  ray: RaySizing;
   /** Whether the estate has GPU nodes; without them the GPU group is left out. */
   gpu: boolean;
 }
@@ -137,7 +146,7 @@ function workerGroup(
   groupName: string,
   labels: Record<string, string>,
   input: RayClusterInput,
-  sizing: PlatformConfig["ray"]["cpuWorker"],
+  sizing: WorkerSizing,
   gpu: boolean,
 ): WorkerGroupSpec {
   const container = rayContainer(

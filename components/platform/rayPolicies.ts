@@ -1,10 +1,10 @@
-import { PlatformConfig } from "../../stacks/config";
-import { NAMESPACES } from "./context";
+import { NAMESPACES } from "../contracts";
 import { mlflowServerEgressRule } from "./mlflowPolicies";
 import { MONITORING_PODS } from "./monitoringNetworkPolicies";
 import { RAY_LABELS, RAY_PORTS } from "./rayCluster";
 import {
   apiServerEgressRule,
+  ClusterEndpoints,
   ingressControllerPeer,
   namespacedPodPeer,
   PolicyDraft,
@@ -27,7 +27,7 @@ export const MONITORING_POD_PORTS = { prometheus: 9090, grafana: 3000 } as const
  *   Grafana for the dashboard's charts;
  * - the operator and the head's autoscaler sidecar talk to the API server.
  */
-export function rayPolicies(config: PlatformConfig): PolicyDraft[] {
+export function rayPolicies(endpoints: ClusterEndpoints): PolicyDraft[] {
   return [
     {
       name: "ray-within-namespace",
@@ -59,7 +59,7 @@ export function rayPolicies(config: PlatformConfig): PolicyDraft[] {
       spec: {
         podSelector: { matchLabels: { ...RAY_LABELS.node } },
         policyTypes: ["Egress"],
-        egress: [mlflowServerEgressRule(), s3EgressRule(config.objectStore.endpoint)],
+        egress: [mlflowServerEgressRule(), s3EgressRule(endpoints.s3Endpoint)],
       },
     },
     {
@@ -73,7 +73,7 @@ export function rayPolicies(config: PlatformConfig): PolicyDraft[] {
             to: [namespacedPodPeer(NAMESPACES.monitoring, MONITORING_PODS.grafana)],
             ports: tcp(MONITORING_POD_PORTS.grafana),
           },
-          apiServerEgressRule(config),
+          apiServerEgressRule(endpoints.nodeCidr),
         ],
       },
     },
@@ -82,7 +82,7 @@ export function rayPolicies(config: PlatformConfig): PolicyDraft[] {
       spec: {
         podSelector: { matchLabels: { ...KUBERAY_OPERATOR_LABELS } },
         policyTypes: ["Egress"],
-        egress: [apiServerEgressRule(config)],
+        egress: [apiServerEgressRule(endpoints.nodeCidr)],
       },
     },
   ];

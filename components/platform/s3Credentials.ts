@@ -1,7 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { BUCKET_ROLES, BucketRole } from "../../stacks/config";
-import { PlatformContext, S3Access } from "./context";
+import { BUCKET_ROLES, BucketNames, BucketRole, S3Access } from "../contracts";
 
 export const S3_SECRET_NAME = "s3-credentials";
 
@@ -14,10 +13,7 @@ export function bucketEnvName(role: BucketRole): string {
  * The environment every S3 client in the estate gets: endpoint, keys, bucket names, and the two
  * checksum settings Ceph RGW needs with recent AWS SDKs (they reject its responses otherwise).
  */
-export function s3Environment(
-  s3: S3Access,
-  buckets: Readonly<Record<BucketRole, string>>,
-): Record<string, pulumi.Input<string>> {
+export function s3Environment(s3: S3Access, buckets: BucketNames): Record<string, pulumi.Input<string>> {
   return {
     S3_ENDPOINT_URL: s3.endpoint,
     AWS_ENDPOINT_URL_S3: s3.endpoint,
@@ -33,8 +29,9 @@ export function s3Environment(
 
 export interface S3CredentialsSecretArgs {
   namespace: pulumi.Input<string>;
-  /** The object store, the bucket names and the provider. */
-  ctx: PlatformContext;
+  s3: S3Access;
+  buckets: BucketNames;
+  provider: k8s.Provider;
   parent: pulumi.Resource;
 }
 
@@ -45,8 +42,8 @@ export function s3CredentialsSecret(name: string, args: S3CredentialsSecretArgs)
     {
       metadata: { name: S3_SECRET_NAME, namespace: args.namespace },
       type: "Opaque",
-      stringData: pulumi.secret(pulumi.output(s3Environment(args.ctx.s3, args.ctx.config.buckets))),
+      stringData: pulumi.secret(pulumi.output(s3Environment(args.s3, args.buckets))),
     },
-    { parent: args.parent, provider: args.ctx.provider },
+    { parent: args.parent, provider: args.provider },
   );
 }

@@ -1,6 +1,5 @@
 import * as k8s from "@pulumi/kubernetes";
-import { PlatformConfig } from "../../stacks/config";
-import { NAMESPACES } from "./context";
+import { NAMESPACES } from "../contracts";
 
 export type NetworkPolicySpec = k8s.types.input.networking.v1.NetworkPolicySpec;
 type Peer = k8s.types.input.networking.v1.NetworkPolicyPeer;
@@ -54,6 +53,14 @@ export function s3Port(endpoint: string): number {
   return url.protocol === "http:" ? 80 : 443;
 }
 
+/** Where a namespace's pods reach the object store and the API server. */
+export interface ClusterEndpoints {
+  /** The object store's URL (config objectStoreEndpoint); its port is opened. */
+  s3Endpoint: string;
+  /** The node subnet (Chameleon's subnetCidr); undefined for a cluster that is not ours. */
+  nodeCidr?: string;
+}
+
 /**
  * Egress to the object store. Its address is a public name resolved at run time, so any address is
  * allowed, on the endpoint's port only.
@@ -64,15 +71,13 @@ export function s3EgressRule(endpoint: string) {
 
 /**
  * Egress to the API server. After kube-proxy's DNAT the destination is a node address on 6443:
- * the Chameleon subnet, or any address when the cluster is not ours and its nodes are unknown.
+ * the node subnet (`nodeCidr`, the Chameleon subnet), or any address when the cluster is not ours
+ * and its nodes are unknown (`nodeCidr` undefined).
  */
-export function apiServerEgressRule(config: PlatformConfig) {
+export function apiServerEgressRule(nodeCidr: string | undefined) {
   const to =
-    config.cluster.mode === "chameleon"
-      ? [
-          { ipBlock: { cidr: config.cluster.network.subnetCidr } },
-          { ipBlock: { cidr: K3S_API_SERVICE_CIDR } },
-        ]
+    nodeCidr !== undefined
+      ? [{ ipBlock: { cidr: nodeCidr } }, { ipBlock: { cidr: K3S_API_SERVICE_CIDR } }]
       : [{ ipBlock: { cidr: "0.0.0.0/0" } }];
   return { to, ports: tcp(...API_SERVER_PORTS) };
 }

@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { Serving, ServingArgs } from "../../components/app/serving";
 import { Simulator } from "../../components/app/simulator";
-import { NVIDIA_RUNTIME_CLASS } from "../../components/chameleon/nodeScheduling";
+import { NVIDIA_RUNTIME_CLASS } from "../../components/contracts";
 import { S3_SECRET_NAME } from "../../components/platform/s3Credentials";
 import { ResourceRecord, runUnderMocks } from "../harness";
 import {

@@ -14,7 +14,7 @@ import {
   GPU_NODE_LABEL,
   GPU_NODE_TAINT,
   NVIDIA_RUNTIME_CLASS,
-} from "../../components/chameleon/nodeScheduling";
+} from "../../components/contracts";
 import {
   BOOTSTRAP_COMMAND,
   bootstrapJob,

@@ -7,7 +7,7 @@ import * as openstack from "@pulumi/openstack";
 import * as pulumi from "@pulumi/pulumi";
 import { ReservationSpec } from "../../components/chameleon/blazar/leaseSpec";
 import { ChameleonCluster } from "../../stacks/config";
-import { site, SiteId } from "../../stacks/sites";
+import { site, SiteId } from "../../components/chameleon/sites";
 import { PLAN_CLOCK, stackConfig } from "../harness";
 
 /** The site's provider, named `provider-<site>`, with a credential that is not a real one. */

@@ -19,16 +19,11 @@ import {
   rewriteKubeconfigServer,
   SCRIPTS_DIR,
 } from "../../components/chameleon/k3sCommands";
-import {
-  DATA_VOLUME_NODE_LABEL,
-  GPU_NODE_LABEL,
-  GPU_NODE_TAINT,
-  labelArg,
-  taintArg,
-} from "../../components/chameleon/nodeScheduling";
+import { DATA_VOLUME_NODE_LABEL, GPU_NODE_LABEL, GPU_NODE_TAINT } from "../../components/contracts";
+import { labelArg, taintArg } from "../../components/chameleon/nodeScheduling";
 import { securityRules } from "../../components/chameleon/securityRules";
 import { ChameleonCluster, loadConfig } from "../../stacks/config";
-import { SiteId } from "../../stacks/sites";
+import { SiteId } from "../../components/chameleon/sites";
 import { byType, one, ResourceRecord, runUnderMocks } from "../harness";
 import { mockIdOf } from "../mockState";
 import { testProvider } from "./chameleonKit";

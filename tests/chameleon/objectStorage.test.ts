@@ -7,7 +7,7 @@ import {
   ObjectStorageArgs,
 } from "../../components/chameleon/objectStorage";
 import { BUCKET_ROLES, BucketRole } from "../../stacks/config";
-import { s3EndpointOf } from "../../stacks/sites";
+import { s3EndpointOf } from "../../components/chameleon/sites";
 import { runUnderMocks } from "../harness";
 import { testProvider } from "./chameleonKit";
 

@@ -32,6 +32,7 @@ import { TRAINER_UID } from "../../components/platform/containerSecurity";
 import { chartValues, mergeValues } from "../../components/platform/helmRelease";
 import { RAY_JOB_CONDITIONS, TRAIN_DEADLINE_SECONDS } from "../../components/platform/rayJob";
 import { S3_SECRET_NAME } from "../../components/platform/s3Credentials";
+import { argoArgs, clusterEndpoints } from "../../stacks/estate";
 import { runUnderMocks } from "../harness";
 import {
   Build,
@@ -44,7 +45,7 @@ import {
   RELEASE,
   SECRET,
   stackConfig,
-  testContext,
+  testCluster,
   validatePodSpec,
   validateRecord,
 } from "./workloadKit";
@@ -302,7 +303,8 @@ describe("Argo chart values, RBAC and network policies (pure)", () => {
   });
 
   test("the server admits only the ingress controller; workflow steps reach MLflow, S3 and the API server only", () => {
-    const server = argoPolicies(staging).find((p) => p.name === "argo-server")!.spec as Json;
+    const server = argoPolicies(clusterEndpoints(staging).nodeCidr).find((p) => p.name === "argo-server")!
+      .spec as Json;
     expect(server.ingress).toEqual([
       {
         from: [
@@ -314,14 +316,16 @@ describe("Argo chart values, RBAC and network policies (pure)", () => {
         ports: [{ protocol: "TCP", port: 2746 }],
       },
     ]);
-    const steps = pipelinePolicies(staging).find((p) => p.name === "workflow-steps")!.spec as Json;
+    const steps = pipelinePolicies(clusterEndpoints(staging)).find((p) => p.name === "workflow-steps")!
+      .spec as Json;
     expect(steps.ingress).toEqual([]);
     expect(steps.egress.map((r: Json) => r.ports.map((p: Json) => p.port))).toEqual([
       [5000],
       [7480],
       [443, 6443],
     ]);
-    const downloads = pipelinePolicies(staging).find((p) => p.name === "ingest-downloads")!.spec as Json;
+    const downloads = pipelinePolicies(clusterEndpoints(staging)).find((p) => p.name === "ingest-downloads")!
+      .spec as Json;
     expect(downloads.podSelector.matchLabels).toEqual({ "app.kubernetes.io/component": "ingest" });
     expect(downloads.egress[0].ports).toEqual([{ protocol: "TCP", port: 443 }]);
   });
@@ -332,12 +336,14 @@ describe("Argo component (under mocks)", () => {
   let out: Json;
   beforeAll(async () => {
     build = await runUnderMocks(() => {
-      const argo = new Argo("argo", {
-        ctx: testContext(staging),
-        mlflowTrackingUri: MLFLOW_URI,
-        rayNamespace: "ray",
-        gpu: true,
-      });
+      const argo = new Argo(
+        "argo",
+        argoArgs(staging, testCluster(staging), {
+          mlflowTrackingUri: MLFLOW_URI,
+          rayNamespace: "ray",
+          gpu: true,
+        }),
+      );
       out = { ui: argo.ui, template: argo.workflowTemplateName, account: argo.serviceAccountName };
     });
   });

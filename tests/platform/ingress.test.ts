@@ -2,6 +2,7 @@ import * as path from "path";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { loadConfig, PROJECT } from "../../stacks/config";
+import { ingressArgs } from "../../stacks/estate";
 import {
   acmeIssuer,
   CA_SECRET,
@@ -253,11 +254,7 @@ async function buildIngress(
   return runUnderMocks(() => {
     const config = configFor(ingress);
     const provider = new k8s.Provider("k8s", { kubeconfig: pulumi.secret("apiVersion: v1") });
-    const component = new Ingress("ssept", {
-      ctx: { config, provider, s3: { endpoint: "https://s3.example.org", accessKey: "a", secretKey: "b" } },
-      baseDomain,
-      routes,
-    });
+    const component = new Ingress("ssept", ingressArgs(config, provider, { baseDomain, routes }));
     return {
       urls: pulumi.output(component.urls),
       basicAuth: pulumi.output(component.basicAuth ?? null),
@@ -527,8 +524,10 @@ describe("the Ingress component, edge cases", () => {
     await runUnderMocks(() => {
       try {
         const provider = new k8s.Provider("k8s", { kubeconfig: "apiVersion: v1" });
-        const ctx = { config: configFor({}), provider, s3: { endpoint: "", accessKey: "", secretKey: "" } };
-        new Ingress("ssept", { ctx, baseDomain: `${IP}.sslip.io`, routes: open });
+        new Ingress(
+          "ssept",
+          ingressArgs(configFor({}), provider, { baseDomain: `${IP}.sslip.io`, routes: open }),
+        );
       } catch (e) {
         error = e;
       }

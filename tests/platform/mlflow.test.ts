@@ -1,4 +1,5 @@
-import { DATA_VOLUME_NODE_LABEL } from "../../components/chameleon/nodeScheduling";
+import { DATA_VOLUME_NODE_LABEL } from "../../components/contracts";
+import { clusterEndpoints, mlflowArgs, mlflowSpec } from "../../stacks/estate";
 import { Mlflow } from "../../components/platform/mlflow";
 import {
   BACKUP_PREFIX,
@@ -39,7 +40,7 @@ import {
   STATEFULSET,
   TEST_ACCESS_KEY,
   TEST_SECRET_KEY,
-  testContext,
+  testCluster,
   validateRecord,
 } from "./workloadKit";
 
@@ -50,7 +51,7 @@ async function buildMlflow(config: PlatformConfig) {
   let ui: unknown;
   let uri = "";
   const build = await runUnderMocks(() => {
-    const mlflow = new Mlflow("mlflow", { ctx: testContext(config) });
+    const mlflow = new Mlflow("mlflow", mlflowArgs(config, testCluster(config)));
     ui = mlflow.ui;
     uri = mlflow.trackingUri;
   });
@@ -75,7 +76,8 @@ describe("MLflow manifests (pure)", () => {
   });
 
   test("the server proxies artifacts to the mlflow-artifacts bucket and exposes Prometheus metrics", () => {
-    const container = (mlflowServerDeployment(staging, "mlflow") as Json).spec.template.spec.containers[0];
+    const container = (mlflowServerDeployment(mlflowSpec(staging), "mlflow") as Json).spec.template.spec
+      .containers[0];
     expect(container.image).toBe(staging.images.mlflow);
     expect(container.command).toEqual(["mlflow"]);
     expect(container.args).toEqual(
@@ -108,7 +110,7 @@ describe("MLflow manifests (pure)", () => {
       [staging, "10Gi"],
       [production, "20Gi"],
     ] as const) {
-      const sts = postgresStatefulSet(config, "mlflow") as Json;
+      const sts = postgresStatefulSet(mlflowSpec(config), "mlflow") as Json;
       expect(sts.spec.volumeClaimTemplates[0].spec.resources.requests.storage).toBe(size);
       const postgres = sts.spec.template.spec.containers.find((c: Json) => c.name === "postgres");
       expect(postgres.resources).toEqual({ ...config.mlflow.postgres });
@@ -118,7 +120,7 @@ describe("MLflow manifests (pure)", () => {
 
   test("on Chameleon, Postgres runs on the node whose volumes sit on the Cinder data volume", () => {
     const nodeSelector = (config: PlatformConfig) =>
-      (postgresStatefulSet(config, "mlflow") as Json).spec.template.spec.nodeSelector;
+      (postgresStatefulSet(mlflowSpec(config), "mlflow") as Json).spec.template.spec.nodeSelector;
     expect(nodeSelector(staging)).toEqual({ [DATA_VOLUME_NODE_LABEL.key]: DATA_VOLUME_NODE_LABEL.value });
     const existing = stackConfig("staging", {
       clusterMode: "existing",
@@ -129,8 +131,8 @@ describe("MLflow manifests (pure)", () => {
   });
 
   test("the Postgres password reaches every container through secretKeyRef only", () => {
-    const sts = postgresStatefulSet(staging, "mlflow") as Json;
-    const cron = backupCronJob(staging, "mlflow") as Json;
+    const sts = postgresStatefulSet(mlflowSpec(staging), "mlflow") as Json;
+    const cron = backupCronJob(mlflowSpec(staging), "mlflow") as Json;
     const pod = cron.spec.jobTemplate.spec.template.spec;
     const containers = [...sts.spec.template.spec.containers, ...pod.initContainers, ...pod.containers];
     const passwordVars = containers.flatMap((c: Json) =>
@@ -150,15 +152,15 @@ describe("MLflow manifests (pure)", () => {
   });
 
   test("the exporter sidecar serves on the port named metrics", () => {
-    const exporter = (postgresStatefulSet(staging, "mlflow") as Json).spec.template.spec.containers.find(
-      (c: Json) => c.name === "postgres-exporter",
-    );
+    const exporter = (
+      postgresStatefulSet(mlflowSpec(staging), "mlflow") as Json
+    ).spec.template.spec.containers.find((c: Json) => c.name === "postgres-exporter");
     expect(exporter.ports).toEqual([{ name: "metrics", containerPort: 9187, protocol: "TCP" }]);
   });
 
   test("the backup follows the configured schedule and writes gzipped dumps under postgres-backups/ in the logs bucket", () => {
     const config = stackConfig("staging", { mlflowBackupSchedule: "15 2 * * *" });
-    const cron = backupCronJob(config, "mlflow") as Json;
+    const cron = backupCronJob(mlflowSpec(config), "mlflow") as Json;
     expect(cron.spec.schedule).toBe("15 2 * * *");
     expect(cron.spec.concurrencyPolicy).toBe("Forbid");
     const pod = cron.spec.jobTemplate.spec.template.spec;
@@ -176,7 +178,9 @@ describe("MLflow manifests (pure)", () => {
 
 describe("MLflow network policies (pure)", () => {
   const byName = (config: PlatformConfig) =>
-    Object.fromEntries(mlflowPolicies(config).map((p) => [p.name, p.spec as Json]));
+    Object.fromEntries(
+      mlflowPolicies(clusterEndpoints(config).s3Endpoint).map((p) => [p.name, p.spec as Json]),
+    );
   const nsOf = (peer: Json) => peer.namespaceSelector?.matchLabels?.["kubernetes.io/metadata.name"];
 
   test("the server admits the ingress controller, ray, pipeline, serving and Prometheus on 5000 only", () => {

@@ -11,6 +11,7 @@ import { LeaseEnd, renderLeaseMetrics } from "../../components/platform/leaseMet
 import { apiServerCidr, Monitoring } from "../../components/platform/monitoring";
 import { monitoringNetworkPolicies } from "../../components/platform/monitoringNetworkPolicies";
 import { PlatformConfig } from "../../stacks/config";
+import { clusterEndpoints, monitoringArgs } from "../../stacks/estate";
 import { pinnedImage } from "../../stacks/configSchema";
 import { BuildResult, ResourceRecord, runUnderMocks } from "../harness";
 import { checkKubernetes, secretSources } from "../k8sValidation";
@@ -26,7 +27,7 @@ import {
   SERVICE,
   SERVICE_MONITOR,
   stackConfig,
-  testContext,
+  testCluster,
 } from "./workloadKit";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -49,7 +50,7 @@ async function build(
   args: { gpu: boolean; leaseEnds?: pulumi.Input<LeaseEnd[]> } = { gpu: true, leaseEnds: LEASES },
 ): Promise<Built> {
   const run = await runUnderMocks(() => {
-    const m = new Monitoring("monitoring", { ctx: testContext(config), ...args });
+    const m = new Monitoring("monitoring", monitoringArgs(config, testCluster(config), args));
     return {
       grafanaNamespace: pulumi.output(m.grafana.namespace),
       grafanaName: pulumi.output(m.grafana.name),
@@ -87,9 +88,9 @@ describe("Monitoring (production, GPU, leases)", () => {
     const ns = one(b, NAMESPACE, "monitoring-ns");
     expect(inputs(ns).metadata.name).toBe("monitoring");
     const names = byType(b, NETPOL).map((p) => inputs(p).metadata.name);
-    const expected = monitoringNetworkPolicies({ apiServerCidr: apiServerCidr(b.config.cluster) }).map(
-      (p) => p.name,
-    );
+    const expected = monitoringNetworkPolicies({
+      apiServerCidr: apiServerCidr(clusterEndpoints(b.config).nodeCidr),
+    }).map((p) => p.name);
     expect(names.sort()).toEqual(["allow-dns", "default-deny", ...expected].sort());
     for (const p of byType(b, NETPOL)) {
       expect(inputs(p).metadata.namespace).toBe("monitoring");
@@ -283,8 +284,8 @@ describe("Monitoring, other estates", () => {
       existingS3Endpoint: "https://s3.example.org",
       domain: "ml.example.org",
     });
-    expect(apiServerCidr(config.cluster)).toBe("0.0.0.0/0");
-    expect(apiServerCidr(stackConfig("staging").cluster)).toBe("192.168.50.0/24");
+    expect(apiServerCidr(clusterEndpoints(config).nodeCidr)).toBe("0.0.0.0/0");
+    expect(apiServerCidr(clusterEndpoints(stackConfig("staging")).nodeCidr)).toBe("192.168.50.0/24");
     const b = await build(config, { gpu: false });
     const values = inputs(one(b, RELEASE, "monitoring-kube-prometheus-stack")).values;
     expect(values.prometheus.prometheusSpec.nodeSelector).toBeUndefined();

@@ -18,6 +18,7 @@ import {
 } from "../../components/platform/monitoringValues";
 
 import { PlatformConfig } from "../../stacks/config";
+import { prometheusOptions } from "../../stacks/estate";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = any;
@@ -29,7 +30,7 @@ const values = (retention: string, storageGi: number, cluster = CHAMELEON): Json
   chartValues(
     KUBE_PROMETHEUS_STACK_DIR,
     "staging",
-    kubePrometheusStackValues({ monitoring: { retention, storageGi }, cluster }),
+    kubePrometheusStackValues(prometheusOptions({ monitoring: { retention, storageGi }, cluster })),
   );
 
 describe("kube-prometheus-stack values", () => {

@@ -1,7 +1,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as yaml from "js-yaml";
-import { gpuNodeSelector, gpuToleration } from "../../components/chameleon/nodeScheduling";
+import { gpuNodeSelector, gpuToleration } from "../../components/contracts";
 import { TRAINER_UID } from "../../components/platform/containerSecurity";
 import { Ray } from "../../components/platform/ray";
 import {
@@ -25,6 +25,7 @@ import { rayPolicies } from "../../components/platform/rayPolicies";
 import { WorkerGroupSpec } from "../../components/platform/rayTypes";
 import { S3_SECRET_NAME } from "../../components/platform/s3Credentials";
 import { PlatformConfig } from "../../stacks/config";
+import { clusterEndpoints, rayArgs } from "../../stacks/estate";
 import { REPO_ROOT, runUnderMocks } from "../harness";
 import {
   Build,
@@ -41,7 +42,7 @@ import {
   selects,
   SERVICE,
   stackConfig,
-  testContext,
+  testCluster,
   validatePodSpec,
   validateRecord,
 } from "./workloadKit";
@@ -325,7 +326,9 @@ describe("Training RayJob (pure)", () => {
 });
 
 describe("Ray network policies (pure)", () => {
-  const byName = Object.fromEntries(rayPolicies(staging).map((p) => [p.name, p.spec as Json]));
+  const byName = Object.fromEntries(
+    rayPolicies(clusterEndpoints(staging)).map((p) => [p.name, p.spec as Json]),
+  );
 
   test("the dashboard admits only the ingress controller, the metrics port only Prometheus", () => {
     expect(byName["ray-dashboard"].podSelector.matchLabels).toEqual(RAY_LABELS.head);
@@ -367,7 +370,7 @@ describe("Ray component (under mocks)", () => {
   async function buildRay(config: PlatformConfig, gpu: boolean) {
     let out: Json = {};
     const build = await runUnderMocks(() => {
-      const ray = new Ray("ray", { ctx: testContext(config), gpu, ...ENDPOINTS });
+      const ray = new Ray("ray", rayArgs(config, testCluster(config), { gpu, ...ENDPOINTS }));
       out = { ui: ray.ui, clusterName: ray.clusterName, dashboardUrl: ray.dashboardUrl };
     });
     return { build, out };

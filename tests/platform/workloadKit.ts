@@ -1,6 +1,6 @@
 /**
  * Shared setup and checks for the Monitoring, MLflow, Ray and Argo component tests: realistic
- * config from the stack files, a PlatformContext under mocks, the type tokens of recorded
+ * config from the stack files, the cluster (provider and S3 keys) under mocks, the type tokens of recorded
  * resources, kubernetes-models validation of recorded objects, and the container rules every
  * workload of the estate follows.
  */
@@ -17,8 +17,8 @@ import {
 } from "kubernetes-models/rbac.authorization.k8s.io/v1";
 import { Namespace, Pod, Secret, Service, ServiceAccount } from "kubernetes-models/v1";
 import { PodMonitor, ServiceMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1";
-import { PlatformContext } from "../../components/platform/context";
 import { PlatformConfig } from "../../stacks/config";
+import { KubernetesCluster } from "../../stacks/estate";
 import { pinnedImage } from "../../stacks/configSchema";
 import { ResourceRecord } from "../harness";
 import { checkKubernetes, secretSources, Violation } from "../k8sValidation";
@@ -44,10 +44,9 @@ export const TEST_SECRET_KEY = "test-secret-key-do-not-leak-0001";
 
 export { byType, one, stackConfig } from "../harness";
 
-/** The context a component receives; call it inside runUnderMocks. */
-export function testContext(config: PlatformConfig): PlatformContext {
+/** The cluster the estate hands each component (with `<component>Args` of stacks/estate.ts); call it inside runUnderMocks. */
+export function testCluster(config: PlatformConfig): KubernetesCluster {
   return {
-    config,
     provider: new k8s.Provider("test-k8s", { kubeconfig: pulumi.secret("apiVersion: v1\nkind: Config\n") }),
     s3: {
       endpoint: config.objectStore.endpoint,

@@ -3,7 +3,7 @@ import { leaseProvider } from "./leaseProvider";
 import { CredentialConfigKeys, leaseInputProblems, ReservationSpec, ReservationState } from "./leaseSpec";
 
 export interface LeaseArgs {
-  /** The Chameleon site: its Keystone and region (stacks/sites.ts). */
+  /** The Chameleon site: its Keystone and region (components/chameleon/sites.ts). */
   site: { authUrl: string; region: string };
   credentialId: pulumi.Input<string>;
   /** Kept a Pulumi secret: in the inputs, and in the state the provider stores. */

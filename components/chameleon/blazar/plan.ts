@@ -1,5 +1,5 @@
-import { ChameleonCluster, GpuWindow } from "../../../stacks/config";
-import { Site } from "../../../stacks/sites";
+import { ChameleonCluster, GpuWindow } from "../clusterSpec";
+import { Site } from "../sites";
 import { ReservationSpec } from "./leaseSpec";
 import { suEstimate } from "./su";
 

@@ -10,11 +10,7 @@ import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
 import { ConfigMap, Service } from "kubernetes-models/v1";
 import { ServiceMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor";
-import {
-  GPU_NODE_LABEL,
-  GPU_NODE_TAINT,
-  NVIDIA_RUNTIME_CLASS,
-} from "../../components/contracts";
+import { GPU_NODE_LABEL, GPU_NODE_TAINT, NVIDIA_RUNTIME_CLASS } from "../../components/contracts";
 import {
   BOOTSTRAP_COMMAND,
   bootstrapJob,

@@ -1,3 +1,4 @@
+import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as yaml from "js-yaml";
@@ -5,6 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { MockCallArgs, MockResourceArgs } from "@pulumi/pulumi/runtime/mocks";
 import { KEYS } from "../stacks/configSchema";
 import { loadConfig, PlatformConfig, PROJECT } from "../stacks/config";
+import { BUILD_CACHE_ENV } from "./buildCache";
 import { mockCall, mockState } from "./mockState";
 
 /** One registered resource, as the offline plan and the tests see it. */
@@ -68,6 +70,50 @@ export interface BuildOptions {
   fillSecrets?: boolean;
   /** The clock GPU windows are judged against. */
   now?: Date;
+  /** Run the program even if this jest run already built the same inputs (the determinism test). */
+  fresh?: boolean;
+}
+
+type CachedBuild = Pick<BuildResult, "resources" | "outputs" | "secretValues" | "warnings">;
+
+/** Keyed by everything the program reads: the stack, the flat config, which keys are secret, the clock. */
+function buildCacheFile(stack: string, inputs: unknown): string | undefined {
+  const dir = process.env[BUILD_CACHE_ENV];
+  if (!dir) return undefined;
+  const key = crypto
+    .createHash("sha256")
+    .update(JSON.stringify([stack, inputs]))
+    .digest("hex");
+  return path.join(dir, `${stack}-${key.slice(0, 32)}.json`);
+}
+
+function readCachedBuild(file: string | undefined): CachedBuild | undefined {
+  if (!file || !fs.existsSync(file)) return undefined;
+  return JSON.parse(fs.readFileSync(file, "utf8")) as CachedBuild;
+}
+
+/**
+ * Plain JSON data: what a cache hit can return exactly as the build did (an `undefined` property
+ * reads the same when it is left out).
+ */
+function isPlainJson(value: unknown): boolean {
+  if (value === null || ["string", "boolean"].includes(typeof value)) return true;
+  if (typeof value === "number") return Number.isFinite(value);
+  if (Array.isArray(value)) return value.every((v) => v !== undefined && isPlainJson(v));
+  if (typeof value !== "object") return false;
+  // A plain object of any realm (jest runs each test file in its own): its prototype is Object.prototype.
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== null && Object.getPrototypeOf(proto) !== null) return false;
+  return Object.values(value as object).every((v) => v === undefined || isPlainJson(v));
+}
+
+/** Stores a build only if it is plain JSON, so that a cache hit reads what the build returned. */
+function writeCachedBuild(file: string | undefined, build: CachedBuild): void {
+  if (!file || !isPlainJson(build)) return;
+  const text = JSON.stringify(build);
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, text);
+  fs.renameSync(tmp, file);
 }
 
 export const REPO_ROOT = path.resolve(__dirname, "..");
@@ -133,12 +179,23 @@ export async function buildStack(stack: string, options: BuildOptions = {}): Pro
     }
   }
 
-  // Loaded lazily so that config is in place before the program reads it.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { program } = require("../stacks/program") as typeof import("../stacks/program");
   // The offline plan talks to no cloud, so the committed placeholder credential ids may stand.
   const load = { now: options.now ?? PLAN_CLOCK, allowPlaceholders: true };
-  const run = await runUnderMocks(() => program(load), { stack, config, secretKeys });
+  const cacheFile = buildCacheFile(stack, [config, secretKeys, load.now.toISOString()]);
+  let run = options.fresh ? undefined : readCachedBuild(cacheFile);
+  if (!run) {
+    // Loaded lazily so that config is in place before the program reads it.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { program } = require("../stacks/program") as typeof import("../stacks/program");
+    const built = await runUnderMocks(() => program(load), { stack, config, secretKeys });
+    run = {
+      resources: built.resources,
+      outputs: built.outputs,
+      secretValues: built.secretValues,
+      warnings: built.warnings,
+    };
+    writeCachedBuild(cacheFile, run);
+  }
   return {
     stack,
     ...run,

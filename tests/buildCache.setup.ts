@@ -1,0 +1,3 @@
+import { setupBuildCache } from "./buildCache";
+
+export default setupBuildCache;

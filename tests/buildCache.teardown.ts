@@ -1,0 +1,3 @@
+import { teardownBuildCache } from "./buildCache";
+
+export default teardownBuildCache;

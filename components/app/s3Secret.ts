@@ -1,9 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { S3Access } from "../contracts";
+import { BucketNames, S3Access } from "../contracts";
 import { S3_SECRET_NAME, s3Environment } from "../platform/s3Credentials";
-
-export type BucketNames = Parameters<typeof s3Environment>[1];
 
 /** The `s3-credentials` Secret of one namespace: endpoint, keys and bucket names, all as a Pulumi secret. */
 export function s3Secret(

@@ -1,6 +1,6 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { NAMESPACES, S3Access } from "../contracts";
+import { BucketNames, NAMESPACES, S3Access } from "../contracts";
 import { grafanaDashboard } from "../platform/dashboards";
 import { SERVING_DASHBOARDS } from "../platform/dashboards/serving";
 import { namespacePolicies, platformNamespace } from "../platform/namespace";
@@ -8,7 +8,7 @@ import { S3_SECRET_NAME } from "../platform/s3Credentials";
 import { Gateway } from "./gateway";
 import { ModelServer } from "./modelServer";
 import { OnlineStore } from "./onlineStore";
-import { BucketNames, s3Secret } from "./s3Secret";
+import { s3Secret } from "./s3Secret";
 import { ContainerResources, GATEWAY, SERVING_LABELS, Track, TRACK_ALIASES } from "./servingContracts";
 import { servingPolicies } from "./servingPolicies";
 

@@ -1,9 +1,9 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { NAMESPACES, S3Access } from "../contracts";
+import { BucketNames, NAMESPACES, S3Access } from "../contracts";
 import { namespacePolicies, platformNamespace } from "../platform/namespace";
 import { S3_SECRET_NAME } from "../platform/s3Credentials";
-import { BucketNames, s3Secret } from "./s3Secret";
+import { s3Secret } from "./s3Secret";
 import { simulatorPolicies } from "./servingPolicies";
 import {
   SimulatorSpec,

@@ -10,23 +10,11 @@ import {
   tritonService,
   tritonServiceMonitor,
 } from "./tritonManifests";
-import { ContainerResources, serviceUrl, Track, TRITON } from "./servingContracts";
+import { serviceUrl, TRITON } from "./servingContracts";
 
-export interface ModelServerArgs {
+/** The Triton spec (tritonManifests.ts), plus how the component is wired into the estate. */
+export interface ModelServerArgs extends TritonSpec {
   provider: k8s.Provider;
-  /** The serving namespace (made by the Serving component). */
-  namespace: string;
-  image: string;
-  /** Image of the model-fetch init container (the trainer image: Python and boto3). */
-  fetchImage: string;
-  modelName: string;
-  /** Version per track; leave canary out to serve stable only. */
-  versions: Partial<Record<Track, number>> & { stable: number };
-  repository: { bucket: string; prefix: string };
-  s3SecretName: string;
-  gpu: boolean;
-  resources: ContainerResources;
-  replicas: { min: number; max: number };
   /** Declare the ServiceMonitor (the Prometheus Operator's CRDs exist). */
   monitoring: boolean;
   /** What installs the ServiceMonitor CRD: the monitor waits for it. */
@@ -47,19 +35,8 @@ export class ModelServer extends pulumi.ComponentResource {
 
   constructor(name: string, args: ModelServerArgs, opts?: pulumi.ComponentResourceOptions) {
     super("ssept:app:ModelServer", name, {}, opts);
-    const child = { parent: this, provider: args.provider, dependsOn: args.dependsOn };
-    const spec: TritonSpec = {
-      namespace: args.namespace,
-      image: args.image,
-      fetchImage: args.fetchImage,
-      modelName: args.modelName,
-      versions: args.versions,
-      repository: args.repository,
-      s3SecretName: args.s3SecretName,
-      gpu: args.gpu,
-      resources: args.resources,
-      replicas: args.replicas,
-    };
+    const { provider, monitoring, monitoringCrds, dependsOn, ...spec } = args;
+    const child = { parent: this, provider, dependsOn };
     const script = new k8s.core.v1.ConfigMap(
       `${name}-fetch-script`,
       fetchScriptConfigMap(args.namespace),
@@ -67,7 +44,7 @@ export class ModelServer extends pulumi.ComponentResource {
     );
     const deployment = new k8s.apps.v1.Deployment(`${name}-deployment`, tritonDeployment(spec), {
       ...child,
-      dependsOn: [...(args.dependsOn ?? []), script],
+      dependsOn: [...(dependsOn ?? []), script],
     });
     new k8s.core.v1.Service(`${name}-service`, tritonService(args.namespace), child);
     new k8s.policy.v1.PodDisruptionBudget(`${name}-pdb`, tritonDisruptionBudget(args.namespace), child);
@@ -76,7 +53,7 @@ export class ModelServer extends pulumi.ComponentResource {
       tritonAutoscaler(args.namespace, args.replicas),
       { ...child, dependsOn: [deployment] },
     );
-    if (args.monitoring) {
+    if (monitoring) {
       new k8s.apiextensions.CustomResource(
         `${name}-monitor`,
         {
@@ -86,7 +63,7 @@ export class ModelServer extends pulumi.ComponentResource {
         },
         {
           ...child,
-          dependsOn: [...(child.dependsOn ?? []), ...(args.monitoringCrds ? [args.monitoringCrds] : [])],
+          dependsOn: [...(child.dependsOn ?? []), ...(monitoringCrds ? [monitoringCrds] : [])],
         },
       );
     }

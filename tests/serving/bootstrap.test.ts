@@ -4,10 +4,17 @@ import * as path from "node:path";
 import { createClient } from "redis";
 import { bootstrapMain, parseOnlineFeatures } from "../../model-server/gateway/src/bootstrap";
 import { FeatureStore, RedisClient } from "../../model-server/gateway/src/store";
-import { s3Client } from "../../model-server/gateway/src/s3Sink";
 import { loadSimulatorConfig } from "../../model-server/simulator/src/config";
 import { loadHeldOut } from "../../model-server/simulator/src/heldout";
-import { ModelFixture, RedisServer, S3Env, exportModelFixture, servicesS3, startRedis } from "./services";
+import {
+  ModelFixture,
+  RedisServer,
+  S3Env,
+  exportModelFixture,
+  servicesS3,
+  servicesS3Client,
+  startRedis,
+} from "./services";
 
 let fixture: ModelFixture;
 let redis: RedisServer;
@@ -18,12 +25,7 @@ const dataset = `bootstrap-test-${process.pid}-${Date.now()}`;
 
 beforeAll(async () => {
   s3env = servicesS3();
-  s3 = s3Client({
-    endpoint: s3env.S3_ENDPOINT_URL,
-    region: "us-east-1",
-    accessKeyId: s3env.AWS_ACCESS_KEY_ID,
-    secretAccessKey: s3env.AWS_SECRET_ACCESS_KEY,
-  });
+  s3 = servicesS3Client(s3env);
   fixture = exportModelFixture();
   redis = await startRedis();
   client = createClient({ url: redis.url });

@@ -3,7 +3,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
+import { S3Client } from "@aws-sdk/client-s3";
 import { createClient } from "redis";
+import { s3Client } from "../../model-server/gateway/src/s3Sink";
 
 export const REPO = path.resolve(__dirname, "../..");
 
@@ -104,6 +106,16 @@ export function servicesS3(): S3Env {
   if (!S3_ENDPOINT_URL || !AWS_ACCESS_KEY_ID || !AWS_SECRET_ACCESS_KEY)
     throw new Error("no S3 (Ceph RGW) for the tests: run `bash tests/services/services.sh start ceph` first");
   return { S3_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY };
+}
+
+/** The gateway's own S3 client, pointed at the services' RGW. */
+export function servicesS3Client(env: S3Env): S3Client {
+  return s3Client({
+    endpoint: env.S3_ENDPOINT_URL,
+    region: "us-east-1",
+    accessKeyId: env.AWS_ACCESS_KEY_ID,
+    secretAccessKey: env.AWS_SECRET_ACCESS_KEY,
+  });
 }
 
 /** Python with torch for the trainer's export: SSEPT_PYTHON, the repo's .venv, or Debian's python3. */

@@ -2,7 +2,6 @@ import { DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, S3Client 
 import { ChildProcess, spawn } from "node:child_process";
 import * as path from "node:path";
 import { bootstrapMain } from "../../model-server/gateway/src/bootstrap";
-import { s3Client } from "../../model-server/gateway/src/s3Sink";
 import { gatewayEnv } from "./gatewayKit";
 import {
   ModelFixture,
@@ -12,6 +11,7 @@ import {
   exportModelFixture,
   freePort,
   servicesS3,
+  servicesS3Client,
   startRedis,
   waitFor,
 } from "./services";
@@ -25,12 +25,7 @@ const prefix = `gateway-events-test/${process.pid}-${Date.now()}`;
 
 beforeAll(async () => {
   s3env = servicesS3();
-  s3 = s3Client({
-    endpoint: s3env.S3_ENDPOINT_URL,
-    region: "us-east-1",
-    accessKeyId: s3env.AWS_ACCESS_KEY_ID,
-    secretAccessKey: s3env.AWS_SECRET_ACCESS_KEY,
-  });
+  s3 = servicesS3Client(s3env);
   fixture = exportModelFixture();
   redis = await startRedis();
 }, 120_000);

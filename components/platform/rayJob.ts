@@ -13,12 +13,16 @@ export interface TrainingRun {
   dataVersion: string;
   epochs: string;
   lr: string;
+  /** Names the model and training values not given (`--preset`; `dataset` = the dataset's own). */
+  preset: string;
   maxlen: string;
-  hiddenUnits: string;
+  itemDim: string;
+  userDim: string;
   blocks: string;
   dropout: string;
   sseUser: string;
   sseItem: string;
+  windowSampleProb: string;
   numWorkers: string;
   gpusPerWorker: string;
   gitCommit: string;
@@ -40,20 +44,25 @@ export const SUBMITTER_LABELS = {
   "app.kubernetes.io/part-of": "sse-pt-platform",
 } as const;
 
-/** `ssept train` options and the TrainingRun field each one takes (SSE-PT: one size for user and item embeddings). */
+/**
+ * `ssept train` options and the TrainingRun field each one takes. A hyper-parameter given as
+ * `default` is left to the preset (`ssept/presets.py`), so each data set trains with its own.
+ */
 export const TRAIN_OPTIONS: readonly (readonly [string, keyof TrainingRun])[] = [
   ["--dataset", "dataset"],
   ["--data-version", "dataVersion"],
   ["--run-name", "name"],
+  ["--preset", "preset"],
   ["--epochs", "epochs"],
   ["--lr", "lr"],
   ["--maxlen", "maxlen"],
-  ["--item-dim", "hiddenUnits"],
-  ["--user-dim", "hiddenUnits"],
+  ["--item-dim", "itemDim"],
+  ["--user-dim", "userDim"],
   ["--num-blocks", "blocks"],
   ["--dropout", "dropout"],
   ["--sse-user-keep", "sseUser"],
   ["--sse-item-keep", "sseItem"],
+  ["--window-sample-prob", "windowSampleProb"],
   ["--ray-workers", "numWorkers"],
   ["--ray-gpus-per-worker", "gpusPerWorker"],
 ];

@@ -269,14 +269,17 @@ describe("Training RayJob (pure)", () => {
     name: "training-pipeline-abcde",
     dataset: "wikipedia",
     dataVersion: "v3",
+    preset: "dataset",
     epochs: "12",
     lr: "0.0005",
     maxlen: "50",
-    hiddenUnits: "64",
+    itemDim: "64",
+    userDim: "16",
     blocks: "3",
     dropout: "0.1",
     sseUser: "0.9",
     sseItem: "0.8",
+    windowSampleProb: "default",
     numWorkers: "2",
     gpusPerWorker: "1",
     gitCommit: "0123abc",
@@ -293,8 +296,9 @@ describe("Training RayJob (pure)", () => {
     expect(job.metadata).toMatchObject({ name: run.name, namespace: "ray" });
     expect(job.spec.clusterSelector).toEqual({ "ray.io/cluster": "ssept" });
     expect(job.spec.entrypoint).toBe(
-      "ssept train --dataset wikipedia --data-version v3 --run-name training-pipeline-abcde --epochs 12 --lr 0.0005" +
-        " --maxlen 50 --item-dim 64 --user-dim 64 --num-blocks 3 --dropout 0.1 --sse-user-keep 0.9 --sse-item-keep 0.8" +
+      "ssept train --dataset wikipedia --data-version v3 --run-name training-pipeline-abcde --preset dataset" +
+        " --epochs 12 --lr 0.0005 --maxlen 50 --item-dim 64 --user-dim 16 --num-blocks 3 --dropout 0.1" +
+        " --sse-user-keep 0.9 --sse-item-keep 0.8 --window-sample-prob default" +
         " --ray-workers 2 --ray-gpus-per-worker 1 --tracking mlflow",
     );
     expect(trainingEntrypoint(run)).toBe(job.spec.entrypoint);

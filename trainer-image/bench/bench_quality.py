@@ -60,7 +60,7 @@ def load_workloads(args: argparse.Namespace) -> list[Workload]:
         workloads.append(Workload("wikipedia.txt", args.presets.get("wikipedia", "wikipedia"), split, False))
     if args.data in ("both", "ml1m-shape"):
         sequences = generate_sequences(6040, 3416, mean_length=165, min_length=20, max_length=2314, seed=0)
-        workloads.append(Workload("synthetic ML-1M shape", args.presets.get("ml1m-shape", "ml-1m"), leave_one_out(sequences, 3416), True))
+        workloads.append(Workload("synthetic ML-1M shape", args.presets.get("ml1m-shape", "ml-1m-shape"), leave_one_out(sequences, 3416), True))
     return workloads
 
 
@@ -71,11 +71,12 @@ def configs(workload: Workload, model: str, seed: int, args: argparse.Namespace)
     if model == "ssept":
         model_config = preset.model_config(split.num_users, split.num_items, **common)
         keep = {}
-    else:  # same width budget: item_dim + user_dim of SSE-PT's preset, no user embedding, no SSE
+    else:  # same width budget: item_dim + user_dim of SSE-PT's preset, no user embedding, no SSE;
+        # its latest window only (as the SASRec paper) unless --baseline-window-sample-prob says otherwise
         width = preset.model["item_dim"] + preset.model["user_dim"]
         model_config = preset.model_config(split.num_users, split.num_items, item_dim=width, user_dim=0,
                                            architecture="sasrec", **common)
-        keep = {"sse_user_keep": 1.0, "sse_item_keep": 1.0}
+        keep = {"sse_user_keep": 1.0, "sse_item_keep": 1.0, "window_sample_prob": args.baseline_window_sample_prob}
     train_config = preset.train_config(epochs=args.max_epochs, eval_every=args.eval_every, patience=args.patience,
                                        checkpoint_every=0, seed=seed, **keep)
     return model_config, train_config
@@ -101,14 +102,15 @@ def run_one(workload: Workload, model: str, seed: int, args: argparse.Namespace)
     started = time.perf_counter()
     best = trainer.evaluate("test")
     eval_seconds = time.perf_counter() - started
-    if at_equal is None:  # stopped early before --epochs: the equal-epoch row is the stopped model's
+    stopped_before_equal = at_equal is None
+    if stopped_before_equal:  # stopped early before --epochs: the equal-epoch row is the best-valid model's
         at_equal = best
     return {
         "equal_ndcg10": at_equal["test_ndcg10"], "equal_hr10": at_equal["test_hr10"],
         "best_ndcg10": best["test_ndcg10"], "best_hr10": best["test_hr10"],
         "best_epoch": trainer.best["epoch"] if trainer.best else trainer.epoch, "epochs_run": trainer.epoch,
         "epoch_s": statistics.mean(seconds[1:] or seconds), "eval_s": eval_seconds,
-        "steps": trainer.batcher.batches_per_epoch(),
+        "steps": trainer.batcher.batches_per_epoch(), "stopped_before_equal": stopped_before_equal,
     }
 
 
@@ -118,8 +120,13 @@ def mean_std(values: list[float], digits: int = 4) -> str:
 
 
 def table(workload: Workload, results: dict[str, list[dict]], args: argparse.Namespace) -> str:
+    preset = get_preset(workload.preset)
+    ours = {**{k: preset.model[k] for k in ("item_dim", "user_dim")},
+            **{k: preset.train.get(k, 0.0) for k in ("sse_user_keep", "sse_item_keep", "window_sample_prob")}}
     lines = [f"\n### {workload.name} ({workload.split.num_users} users, {workload.split.num_items} items), "
-             f"seeds {args.seeds}, maxlen {args.maxlen or get_preset(workload.preset).model['maxlen']}",
+             f"seeds {args.seeds}, maxlen {args.maxlen or preset.model['maxlen']}",
+             f"ours: preset {workload.preset} {ours}; baseline: SASRec width {ours['item_dim'] + ours['user_dim']}, "
+             f"window_sample_prob {args.baseline_window_sample_prob}",
              "| model | row | NDCG@10 | HR@10 | best epoch | s/epoch | eval s | NDCG ratio ours/baseline |",
              "|---|---|---|---|---|---|---|---|"]
     for key, label in (("equal", f"epoch {args.epochs}"), ("best", "best-valid")):
@@ -132,6 +139,9 @@ def table(workload: Workload, results: dict[str, list[dict]], args: argparse.Nam
                          f"{mean_std([r[f'{key}_hr10'] for r in runs])} | {best_epoch} | "
                          f"{mean_std([r['epoch_s'] for r in runs], 1)} | {mean_std([r['eval_s'] for r in runs], 1)} | "
                          + (mean_std(ratios, 3) if model == "ssept" else "") + " |")
+    early = sum(r["stopped_before_equal"] for runs in results.values() for r in runs)
+    if early:
+        lines.append(f"({early} run(s) stopped before epoch {args.epochs}: their epoch-{args.epochs} row is their best-valid model)")
     return "\n".join(lines)
 
 
@@ -146,12 +156,16 @@ def main() -> None:
     parser.add_argument("--patience", type=int, default=3, help="validation evaluations without improvement")
     parser.add_argument("--maxlen", type=int, default=0, help="0 = the preset's (ML-1M 200, Wikipedia 50)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--baseline-window-sample-prob", type=float, default=0.0,
+                        help="give the baseline SSE-PT++'s window sampling too (an ablation; 0 = plain SASRec)")
     parser.add_argument("--preset", action="append", default=[], metavar="DATA=PRESET",
                         help="another preset for ours on a data set, e.g. wikipedia=wikipedia-pt (repeatable)")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",") if s]
     if not seeds or not 1 <= args.epochs <= args.max_epochs or args.eval_every < 1 or args.patience < 0:
         parser.error("need --seeds, 1 <= --epochs <= --max-epochs, --eval-every >= 1, --patience >= 0")
+    if not 0.0 <= args.baseline_window_sample_prob <= 1.0:
+        parser.error(f"--baseline-window-sample-prob must be in [0, 1], got {args.baseline_window_sample_prob}")
     try:
         args.presets = dict(p.split("=", 1) for p in args.preset)
         for name in args.presets.values():

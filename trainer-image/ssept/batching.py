@@ -155,8 +155,26 @@ def apply_sse(
     return users, new_seq, new_pos
 
 
+def random_windows(
+    flat_items: torch.Tensor, starts: torch.Tensor, lengths: torch.Tensor, width: int, generator: torch.Generator
+) -> torch.Tensor:
+    """[B, width]: for each history (starts[b], lengths[b] into flat_items) of at least `width`
+    items, `width` consecutive items from a uniformly drawn start. Rows of shorter histories
+    are meaningless (the caller keeps their latest window)."""
+    span = (lengths - width).clamp_min(0)  # the last possible start
+    offset = (torch.rand(lengths.shape, generator=generator, device=lengths.device) * (span + 1)).long()
+    index = (starts + offset.minimum(span)).unsqueeze(1) + torch.arange(width, device=lengths.device)
+    return flat_items[index.clamp(0, max(len(flat_items) - 1, 0))]
+
+
 class DeviceBatcher:
-    """Batches for one epoch: users in a seeded random order, sharded by rank."""
+    """Batches for one epoch: users in a seeded random order, sharded by rank.
+
+    Each user's training sequence is their latest maxlen + 1 training items; with
+    window_sample_prob > 0 (SSE-PT++, Wu et al. 2020), a user whose history is longer is given,
+    with that probability, maxlen + 1 consecutive items from a uniformly drawn start instead,
+    so training also sees the part of long histories the latest window leaves out.
+    """
 
     def __init__(
         self,
@@ -167,14 +185,22 @@ class DeviceBatcher:
         sse_user_keep: float = 1.0,
         sse_item_keep: float = 1.0,
         samples_per_epoch: int | None = None,
+        window_sample_prob: float = 0.0,
     ) -> None:
+        if not 0.0 <= window_sample_prob <= 1.0:
+            raise ValueError(f"window_sample_prob must be a probability in [0, 1], got {window_sample_prob}")
         self.num_users, self.num_items = split.num_users, split.num_items
+        self.maxlen, self.window_sample_prob = maxlen, window_sample_prob
         self.batch_size = batch_size
         self.sse_user_keep, self.sse_item_keep = sse_user_keep, sse_item_keep
         self.device = torch.device(device)
         # Row u: user u's last maxlen + 1 training items; inputs are [:-1], targets [1:].
         lengths, items = split.flat_train()
         self.windows = torch.from_numpy(right_aligned_flat(lengths, items, maxlen + 1)).to(self.device)
+        if window_sample_prob > 0:  # the histories themselves, O(events), for windows further back
+            self.flat_items = torch.from_numpy(items).to(self.device)
+            self.lengths = torch.from_numpy(lengths).to(self.device)
+            self.starts = torch.from_numpy(np.cumsum(lengths) - lengths).to(self.device)
         self.users = torch.from_numpy(np.flatnonzero(lengths > 1)).to(self.device)
         if len(self.users) == 0:
             raise ValueError("no user has at least 2 training events; nothing to train on")
@@ -210,6 +236,13 @@ class DeviceBatcher:
 
     def make_batch(self, users: torch.Tensor, generator: torch.Generator) -> Batch:
         window = self.windows[users]
+        if self.window_sample_prob > 0:
+            lengths = self.lengths[users]
+            earlier = (torch.rand(users.shape, generator=generator, device=self.device) < self.window_sample_prob) & (
+                lengths > self.maxlen + 1
+            )
+            drawn = random_windows(self.flat_items, self.starts[users], lengths, self.maxlen + 1, generator)
+            window = torch.where(earlier.unsqueeze(1), drawn, window)
         seq = window[:, :-1]
         # A target only where there is an input: the first event of a short history is no target.
         pos = torch.where(seq != 0, window[:, 1:], torch.zeros_like(seq))

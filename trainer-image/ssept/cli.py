@@ -50,6 +50,24 @@ probability = _number(float, lambda v: 0.0 <= v <= 1.0, "a probability in [0, 1]
 dropout_rate = _number(float, lambda v: 0.0 <= v < 1.0, "in [0, 1)")
 adam_beta = _number(float, lambda v: 0.0 <= v < 1.0, "in [0, 1)")
 
+DEFAULT_WORD = "default"
+
+
+def or_default(parse: Callable[[str], float], default: float | None) -> Callable[[str], float | None]:
+    """`parse`, but the word `default` gives the option's default, as if it were not given (so a
+    preset still fills it). A pipeline with a fixed command line uses it for values it leaves
+    to the data set's preset."""
+
+    def parse_or_default(text: str) -> float | None:
+        if text == DEFAULT_WORD:
+            return default
+        try:
+            return parse(text)
+        except argparse.ArgumentTypeError as exc:
+            raise argparse.ArgumentTypeError(f"{exc} (or `{DEFAULT_WORD}`)") from None
+
+    return parse_or_default
+
 
 def iso_date(text: str) -> str:
     try:
@@ -138,26 +156,34 @@ def _model_and_training(parser: argparse.ArgumentParser) -> None:
                       help="model and training values for options not given: a preset name (ml-1m = the SSE-PT paper's) "
                            "or 'dataset' (default: the preset named like --dataset)")
     model = parser.add_argument_group("model (SSE-PT paper defaults)")
-    model.add_argument("--maxlen", type=positive_int, help="default: the features version's maxlen (200 ML-1M, 50 Wikipedia)")
-    model.add_argument("--item-dim", type=positive_int, default=_default(50))
-    model.add_argument("--user-dim", type=positive_int, default=_default(50))
-    model.add_argument("--num-blocks", type=non_negative_int, default=_default(2))
-    model.add_argument("--num-heads", type=positive_int, default=_default(1))
-    model.add_argument("--dropout", type=dropout_rate, default=_default(0.2))
-    train = parser.add_argument_group("training")
-    train.add_argument("--epochs", type=positive_int, default=_default(defaults.epochs))
-    train.add_argument("--batch-size", type=positive_int, default=_default(defaults.batch_size))
-    train.add_argument("--lr", type=positive_float, default=_default(defaults.lr))
-    train.add_argument("--beta1", type=adam_beta, default=_default(defaults.beta1))
-    train.add_argument("--beta2", type=adam_beta, default=_default(defaults.beta2))
-    train.add_argument("--l2-emb", type=non_negative_float, default=_default(defaults.l2_emb))
-    train.add_argument("--sse-user-keep", type=probability, default=_default(defaults.sse_user_keep), help="probability a user id is kept")
-    train.add_argument("--sse-item-keep", type=probability, default=_default(defaults.sse_item_keep), help="probability an item id is kept")
+    model.add_argument("--maxlen", type=or_default(positive_int, None),
+                       help="default: the features version's maxlen (200 ML-1M, 50 Wikipedia)")
+
+    def tunable(group: argparse._ArgumentGroup, flag: str, parse: Callable[[str], float], default: float, **kw: str) -> None:
+        value = _default(default)
+        group.add_argument(flag, type=or_default(parse, value), default=value, **kw)
+
+    tunable(model, "--item-dim", positive_int, 50)
+    tunable(model, "--user-dim", positive_int, 50)
+    tunable(model, "--num-blocks", non_negative_int, 2)
+    tunable(model, "--num-heads", positive_int, 1)
+    tunable(model, "--dropout", dropout_rate, 0.2)
+    train = parser.add_argument_group("training (each value may be `default`: the preset's)")
+    tunable(train, "--epochs", positive_int, defaults.epochs)
+    tunable(train, "--batch-size", positive_int, defaults.batch_size)
+    tunable(train, "--lr", positive_float, defaults.lr)
+    tunable(train, "--beta1", adam_beta, defaults.beta1)
+    tunable(train, "--beta2", adam_beta, defaults.beta2)
+    tunable(train, "--l2-emb", non_negative_float, defaults.l2_emb)
+    tunable(train, "--sse-user-keep", probability, defaults.sse_user_keep, help="probability a user id is kept")
+    tunable(train, "--sse-item-keep", probability, defaults.sse_item_keep, help="probability an item id is kept")
+    tunable(train, "--window-sample-prob", probability, defaults.window_sample_prob,
+            help="SSE-PT++: probability a history longer than maxlen + 1 trains on a window from anywhere in it")
     train.add_argument("--seed", type=int, default=defaults.seed)
     train.add_argument("--patience", type=non_negative_int, default=defaults.patience,
                        help="stop after this many validation evaluations without a better NDCG@10; 0 = never. "
                             "The best validation epoch's weights are stored either way")
-    train.add_argument("--eval-every", type=non_negative_int, default=_default(defaults.eval_every), help="epochs; 0 = only at the end")
+    tunable(train, "--eval-every", non_negative_int, defaults.eval_every, help="epochs; 0 = only at the end")
     train.add_argument("--checkpoint-every", type=non_negative_int, default=defaults.checkpoint_every, help="epochs; 0 = only at the end")
     train.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=defaults.precision)
     train.add_argument("--eval-users", type=positive_int, default=defaults.eval_users)
@@ -192,7 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = stages.add_parser("features", help="leave-one-out split and online sequences")
     _dataset(p)
     p.add_argument("--version", default="latest", type=lambda t: t if t == "latest" else path_segment(t))
-    p.add_argument("--maxlen", type=positive_int, help="online sequence length (default 200 ML-1M, 50 Wikipedia)")
+    p.add_argument("--maxlen", type=or_default(positive_int, None),
+                   help="online sequence length (default, or `default`: 200 ML-1M, 50 Wikipedia)")
     p.add_argument("--online-history", choices=("full", "exclude-test"), default="full")
     _common(p)
 
@@ -263,8 +290,9 @@ def _env_from_args(args: argparse.Namespace) -> StageEnv:
 def _train_config(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, beta1=args.beta1, beta2=args.beta2,
-        l2_emb=args.l2_emb, sse_user_keep=args.sse_user_keep, sse_item_keep=args.sse_item_keep, seed=args.seed,
-        eval_every=args.eval_every, checkpoint_every=args.checkpoint_every, precision=args.precision,
+        l2_emb=args.l2_emb, sse_user_keep=args.sse_user_keep, sse_item_keep=args.sse_item_keep,
+        window_sample_prob=args.window_sample_prob, seed=args.seed, eval_every=args.eval_every,
+        checkpoint_every=args.checkpoint_every, precision=args.precision,
         eval_users=args.eval_users, num_negatives=args.num_negatives, patience=args.patience,
     )
 

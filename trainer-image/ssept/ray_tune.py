@@ -1,4 +1,5 @@
-"""Ray Tune adapter: ASHA over lr, dropout, SSE keep probabilities, blocks and width.
+"""Ray Tune adapter: ASHA over lr, dropout, SSE keep probabilities, SSE-PT++'s window sampling,
+blocks, width and its split between the item and the user embedding.
 
 The search space is plain data here so it is validated and applied without Ray; only
 `run_search` imports Ray. Every trial runs the same `run_training` as `ssept train`.
@@ -18,14 +19,18 @@ from ssept.training_job import TrainingJob, load_job_split, run_training
 
 METRIC = "valid_ndcg10"
 
-# name -> (kind, arguments). "width" is the embedding width of each half (item and user).
+# name -> (kind, arguments). "width" is item_dim + user_dim (the transformer's width) and
+# "user_share" the part of it given to the user embedding. Only the item part ranks items (the
+# user part adds one value to all of a user's scores), so the split is a real trade-off.
 SEARCH_SPACE: dict[str, tuple[str, tuple]] = {
     "lr": ("loguniform", (1e-4, 5e-3)),
     "dropout": ("uniform", (0.1, 0.6)),
     "sse_user_keep": ("uniform", (0.0, 1.0)),
     "sse_item_keep": ("uniform", (0.7, 1.0)),
+    "window_sample_prob": ("uniform", (0.0, 0.5)),
     "num_blocks": ("choice", ([1, 2, 3],)),
-    "width": ("choice", ([32, 50, 64],)),
+    "width": ("choice", ([64, 100, 128],)),
+    "user_share": ("choice", ([0.1, 0.25, 0.5],)),
 }
 
 
@@ -44,9 +49,12 @@ def apply_trial_config(job: TrainingJob, trial: dict) -> TrainingJob:
         model["dropout"] = float(trial["dropout"])
     if "num_blocks" in trial:
         model["num_blocks"] = int(trial["num_blocks"])
-    if "width" in trial:
-        model["item_dim"] = model["user_dim"] = int(trial["width"])
-    for key in ("lr", "sse_user_keep", "sse_item_keep"):
+    if "width" in trial or "user_share" in trial:
+        width = int(trial.get("width", model["item_dim"] + model["user_dim"]))
+        share = float(trial.get("user_share", model["user_dim"] / (model["item_dim"] + model["user_dim"])))
+        model["user_dim"] = min(width - 1, max(1, round(width * share)))
+        model["item_dim"] = width - model["user_dim"]
+    for key in ("lr", "sse_user_keep", "sse_item_keep", "window_sample_prob"):
         if key in trial:
             train[key] = float(trial[key])
     return replace(job, model=model, train=train)

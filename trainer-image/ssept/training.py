@@ -37,6 +37,9 @@ class TrainConfig:
     l2_emb: float = 0.0
     sse_user_keep: float = 0.08
     sse_item_keep: float = 0.9
+    # SSE-PT++: the probability that a history longer than maxlen + 1 trains on a window drawn
+    # from anywhere in it rather than its latest one (0 = always the latest, as SSE-PT/SASRec).
+    window_sample_prob: float = 0.0
     seed: int = 42
     eval_every: int = 20
     checkpoint_every: int = 10
@@ -61,7 +64,7 @@ class TrainConfig:
         for name in ("beta1", "beta2"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"train config: {name} must be in [0, 1), got {getattr(self, name)}")
-        for name in ("sse_user_keep", "sse_item_keep"):
+        for name in ("sse_user_keep", "sse_item_keep", "window_sample_prob"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"train config: {name} must be a probability in [0, 1], got {getattr(self, name)}")
         if self.l2_emb < 0:
@@ -136,7 +139,13 @@ class Trainer:
         self.train_model = wrap_model(self.model)
         self.optimizer = make_adam(self.train_model.parameters(), config, self.device)
         self.batcher = DeviceBatcher(
-            split, model_config.maxlen, config.batch_size, self.device, config.sse_user_keep, config.sse_item_keep
+            split,
+            model_config.maxlen,
+            config.batch_size,
+            self.device,
+            config.sse_user_keep,
+            config.sse_item_keep,
+            window_sample_prob=config.window_sample_prob,
         )
         self._evaluator: Evaluator | None = None
         self.amp_dtype = autocast_dtype(config.precision, self.device)

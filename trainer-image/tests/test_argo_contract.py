@@ -96,7 +96,19 @@ def test_every_step_parses_with_the_real_cli(rendered, variant):
     train = _parse([_resolve(a, defaults) for a in calls["train"]])
     assert train.run_name == WORKFLOW_NAME and train.ray_workers == int(defaults["numWorkers"])
     assert train.ray_gpus_per_worker == (1.0 if variant == "gpu" else 0.0) and train.tracking == "mlflow"
-    assert (train.item_dim, train.user_dim) == (int(defaults["hiddenUnits"]),) * 2
+    # The hyper-parameters left at `default` come from each dataset's preset, not the template.
+    from ssept.cli import _apply_preset
+    from ssept.presets import get_preset
+
+    for dataset in datasets:
+        args = _parse([_resolve(a, {**defaults, "dataset": dataset}) for a in calls["train"]])
+        _apply_preset(args)
+        preset = get_preset(dataset)
+        assert args.maxlen is None  # the features version's, itself the dataset's default
+        assert (args.item_dim, args.user_dim, args.sse_user_keep, args.sse_item_keep) == (
+            preset.model["item_dim"], preset.model["user_dim"], preset.train["sse_user_keep"], preset.train["sse_item_keep"])
+        assert args.window_sample_prob == preset.train.get("window_sample_prob", 0.0)
+        assert _parse([_resolve(a, {**defaults, "dataset": dataset}) for a in calls["features"]]).maxlen is None
     # The later steps find what train wrote: the run name is the workflow's name.
     assert _parse([_resolve(a, defaults) for a in calls["register"]]).run_name == WORKFLOW_NAME
     for step in ("evaluate", "export"):

@@ -91,3 +91,36 @@ def test_sse_carries_a_replaced_input_back_as_the_previous_target():
         if not swapped[l + 1] and not swapped[l]:
             assert p[0, l] == pos[0, l]
     assert not swapped[199] and p[0, 199] == 201 or swapped[199]
+
+
+def _long_split():
+    # training histories: user 1 1..30 (longer than a window of 9), user 2 40..44, user 3 50..52
+    return leave_one_out([[], list(range(1, 33)), list(range(40, 47)), [50, 51, 52, 53, 54]], 60)
+
+
+def _windows_seen(batcher, epochs=60):
+    seen: dict[int, set[tuple[int, ...]]] = {}
+    generator = torch.Generator().manual_seed(5)
+    for _ in range(epochs):
+        for batch in batcher.epoch(generator):
+            for row, user in enumerate(batch.users.tolist()):
+                seq, pos = batch.seq[row].tolist(), batch.pos[row].tolist()
+                seen.setdefault(user, set()).add(tuple(seq))
+                assert [p for p in pos if p] == [s + 1 for s in seq if s]  # each item's successor
+    return seen
+
+
+def test_window_sampling_draws_consecutive_windows_from_anywhere_in_long_histories_only():
+    split = _long_split()
+    seen = _windows_seen(DeviceBatcher(split, maxlen=8, batch_size=2, device="cpu", window_sample_prob=1.0), 300)
+    # user 1's history 1..30: a window of 9 starts at 1..22 (22: the latest), each one drawn
+    assert {s[0] for s in seen[1]} == set(range(1, 23))
+    assert all(list(s) == list(range(s[0], s[0] + 8)) for s in seen[1])
+    assert seen[2] == {(0, 0, 0, 0, 40, 41, 42, 43)}  # a short history (40..44) keeps its latest window
+    never = _windows_seen(DeviceBatcher(split, maxlen=8, batch_size=2, device="cpu"), epochs=5)
+    assert never[1] == {tuple(range(22, 30))}
+
+
+def test_window_sampling_probability_is_checked():
+    with pytest.raises(ValueError, match="window_sample_prob must be a probability in \\[0, 1\\], got 1.5"):
+        DeviceBatcher(_long_split(), maxlen=8, batch_size=2, device="cpu", window_sample_prob=1.5)

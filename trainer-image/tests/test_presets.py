@@ -24,7 +24,7 @@ def test_every_dataset_has_a_preset_and_overrides_win():
 
 
 def test_bad_presets_are_named():
-    with pytest.raises(ValueError, match="unknown preset 'ml-20m'; choose one of ml-1m, wikipedia, wikipedia-paper"):
+    with pytest.raises(ValueError, match="unknown preset 'ml-20m'; choose one of ml-1m, ml-1m-shape, wikipedia, wikipedia-paper"):
         get_preset("ml-20m")
     with pytest.raises(ValueError, match=r"preset x: unknown train keys \['threshold_user'\]"):
         Preset("x", "test", train={"threshold_user": 0.1})
@@ -36,7 +36,7 @@ def test_the_tune_search_space_covers_the_sse_probabilities_of_a_preset():
     preset = get_preset("ml-1m")
     job = TrainingJob(dataset="ml-1m", data_version="v", run_name="r", model=dict(preset.model),
                       train=preset.train_config().to_dict(), mask_seen=True)
-    for key in ("sse_user_keep", "sse_item_keep", "lr", "dropout", "num_blocks", "width"):
+    for key in ("sse_user_keep", "sse_item_keep", "lr", "dropout", "num_blocks", "width", "user_share", "window_sample_prob"):
         assert key in SEARCH_SPACE
     low, high = SEARCH_SPACE["sse_user_keep"][1]
     assert low <= preset.train["sse_user_keep"] <= high
@@ -53,6 +53,12 @@ def test_cli_fills_options_not_given_from_the_preset_and_keeps_the_given_ones():
     assert (args.sse_item_keep, args.epochs) == (0.5, 3)
     assert (args.sse_user_keep, args.eval_every, args.item_dim) == (0.08, 100, 50)
     assert type(args.item_dim) is int and type(args.lr) is float and args.maxlen is None  # maxlen: the features'
+    args = build_parser().parse_args(["train", "--dataset", "wikipedia"])
+    _apply_preset(args)
+    assert (args.item_dim, args.user_dim, args.window_sample_prob) == (90, 10, 0.3)
+    args = build_parser().parse_args(["train", "--dataset", "wikipedia", "--window-sample-prob", "0"])
+    _apply_preset(args)
+    assert args.window_sample_prob == 0.0
     args = build_parser().parse_args(["train", "--dataset", "wikipedia", "--preset", "ml-1m"])
     _apply_preset(args)
     assert args.epochs == 2001

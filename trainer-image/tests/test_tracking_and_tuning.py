@@ -123,17 +123,27 @@ def _job():
 
 def test_trial_config_maps_onto_model_and_training():
     job = apply_trial_config(_job(), {"lr": 0.003, "dropout": 0.4, "sse_user_keep": 0.5, "sse_item_keep": 0.8,
-                                      "num_blocks": 3, "width": 64})
-    assert job.model["item_dim"] == job.model["user_dim"] == 64 and job.model["num_blocks"] == 3
+                                      "window_sample_prob": 0.2, "num_blocks": 3, "width": 64, "user_share": 0.25})
+    assert (job.model["item_dim"], job.model["user_dim"], job.model["num_blocks"]) == (48, 16, 3)
     assert job.model["dropout"] == 0.4 and job.train["lr"] == 0.003
-    assert (job.train["sse_user_keep"], job.train["sse_item_keep"]) == (0.5, 0.8)
+    assert (job.train["sse_user_keep"], job.train["sse_item_keep"], job.train["window_sample_prob"]) == (0.5, 0.8, 0.2)
     assert _job().model["item_dim"] == 50  # the original is not modified
     with pytest.raises(ValueError, match="unknown search-space keys: \\['heads'\\]"):
         apply_trial_config(_job(), {"heads": 2})
 
 
+def test_width_and_user_share_apply_alone_and_keep_both_halves():
+    # the job is item 50 + user 50: width alone keeps the half split, the share alone keeps width 100
+    wider = apply_trial_config(_job(), {"width": 128}).model
+    assert (wider["item_dim"], wider["user_dim"]) == (64, 64)
+    split = apply_trial_config(_job(), {"user_share": 0.1}).model
+    assert (split["item_dim"], split["user_dim"]) == (90, 10)
+    tiny = apply_trial_config(_job(), {"width": 2, "user_share": 0.01}).model
+    assert (tiny["item_dim"], tiny["user_dim"]) == (1, 1)  # never a zero-width half
+
+
 def test_search_space_covers_the_issue_parameters_and_translates_to_ray():
-    assert set(SEARCH_SPACE) == {"lr", "dropout", "sse_user_keep", "sse_item_keep", "num_blocks", "width"}
+    assert set(SEARCH_SPACE) == {"lr", "dropout", "sse_user_keep", "sse_item_keep", "window_sample_prob", "num_blocks", "width", "user_share"}
     fake_tune = SimpleNamespace(loguniform=lambda a, b: ("log", a, b), uniform=lambda a, b: ("uni", a, b),
                                 choice=lambda options: ("choice", tuple(options)))
     space = to_ray_space(fake_tune)

@@ -14,7 +14,7 @@ MovieLens-1M (6,040 users, 3,416 items, mean length 165; ssept.synthetic). Test 
 and NDCG@10 against 100 negatives the user never touched, <= 10,000 users, ties against the
 target. Quality numbers do not depend on the machine; seconds do (and on its load).
 
-    python trainer-image/bench/bench_quality.py --seeds 1,2,3 --epochs 10 --max-epochs 20
+    python trainer-image/bench/bench_quality.py --seeds 1,2,3 --epochs 20 --max-epochs 40 --eval-every 2 --patience 6 --maxlen 50
 """
 
 from __future__ import annotations
@@ -159,7 +159,7 @@ def main() -> None:
     parser.add_argument("--baseline-window-sample-prob", type=float, default=0.0,
                         help="give the baseline SSE-PT++'s window sampling too (an ablation; 0 = plain SASRec)")
     parser.add_argument("--preset", action="append", default=[], metavar="DATA=PRESET",
-                        help="another preset for ours on a data set, e.g. wikipedia=wikipedia-pt (repeatable)")
+                        help="another preset for ours on a data set, e.g. wikipedia=wikipedia-paper or ml1m-shape=ml-1m (repeatable)")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",") if s]
     if not seeds or not 1 <= args.epochs <= args.max_epochs or args.eval_every < 1 or args.patience < 0:
@@ -180,7 +180,10 @@ def main() -> None:
         results: dict[str, list[dict]] = {m: [] for m in MODELS}
         for seed in seeds:
             for model in MODELS:  # interleaved, so machine load hits both alike
-                results[model].append(run_one(workload, model, seed, args))
+                run = run_one(workload, model, seed, args)
+                results[model].append(run)
+                print(f"{workload.name} seed {seed} {model}: epoch {args.epochs} test NDCG@10 {run['equal_ndcg10']:.4f}, "
+                      f"best-valid (epoch {run['best_epoch']}) test NDCG@10 {run['best_ndcg10']:.4f}", flush=True)
         output.append(table(workload, results, args))
         print(output[-1], flush=True)
     print("\n".join(output))

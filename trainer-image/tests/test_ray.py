@@ -157,7 +157,10 @@ def test_ray_tune_asha_logs_the_best_trial_to_mlflow(ray_runtime, mlflow_service
     best_model, best_train = result["best_model_config"], result["best_train_config"]
     for key in ("item_dim", "num_blocks", "dropout"):
         assert run.data.params[f"model.{key}"] == str(best_model[key])
-    assert best_model["item_dim"] in (32, 50, 64) and best_model["num_blocks"] in (1, 2, 3)
+    width = best_model["item_dim"] + best_model["user_dim"]
+    assert width in (64, 100, 128) and best_model["num_blocks"] in (1, 2, 3)
+    assert best_model["user_dim"] in {max(1, round(width * share)) for share in (0.1, 0.25, 0.5)}
+    assert 0.0 <= best_train["window_sample_prob"] <= 0.5
     assert run.data.params["train.lr"] == str(best_train["lr"]) and 1e-4 <= best_train["lr"] <= 5e-3
     assert run.data.metrics["valid_ndcg10"] == pytest.approx(result["best_trial_metrics"]["valid_ndcg10"], abs=1e-6)
     assert {f.path for f in client.list_artifacts(run.info.run_id, "model")} >= {"model/weights.pt"}

@@ -17,6 +17,10 @@ from ssept.training import TrainConfig
 
 _PAPER_MODEL = {"item_dim": 50, "user_dim": 50, "num_blocks": 2, "num_heads": 1, "dropout": 0.2}
 _PAPER_TRAIN = {"lr": 0.001, "batch_size": 128, "beta1": 0.9, "beta2": 0.98, "l2_emb": 0.0}
+# What validation chose on Wikipedia and on the ML-1M-shaped set alike (see PRESETS).
+_THIN_USER_MODEL = {**_PAPER_MODEL, "item_dim": 90, "user_dim": 10}
+_WINDOWS_NO_SSE_TRAIN = {**_PAPER_TRAIN, "sse_user_keep": 1.0, "sse_item_keep": 1.0, "window_sample_prob": 0.3,
+                         "epochs": 200, "eval_every": 10}
 
 
 @dataclass(frozen=True)
@@ -59,16 +63,14 @@ PRESETS: dict[str, Preset] = {
         Preset(
             "wikipedia",
             "chosen on wikipedia.txt validation with bench/bench_quality.py (README, Benchmark)",
-            model={"maxlen": 50, **_PAPER_MODEL, "item_dim": 90, "user_dim": 10},
-            train={**_PAPER_TRAIN, "sse_user_keep": 1.0, "sse_item_keep": 1.0, "window_sample_prob": 0.3,
-                   "epochs": 200, "eval_every": 10},
+            model={"maxlen": 50, **_THIN_USER_MODEL},
+            train=dict(_WINDOWS_NO_SSE_TRAIN),
         ),
         Preset(
             "ml-1m-shape",
             "chosen on the synthetic ML-1M-shaped set's validation split (bench_quality.py); for real ML-1M, compare with ml-1m",
-            model={"maxlen": 200, **_PAPER_MODEL, "item_dim": 90, "user_dim": 10},
-            train={**_PAPER_TRAIN, "sse_user_keep": 1.0, "sse_item_keep": 1.0, "window_sample_prob": 0.3,
-                   "epochs": 200, "eval_every": 10},
+            model={"maxlen": 200, **_THIN_USER_MODEL},
+            train=dict(_WINDOWS_NO_SSE_TRAIN),
         ),
         Preset(
             "wikipedia-paper",
